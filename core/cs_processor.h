@@ -1,0 +1,95 @@
+/*
+ * cs_processor — the consumer framework every chatstream processor runs on.
+ *
+ * A processor is a table of callbacks (name, config table, init, process,
+ * ready, destroy); its main() is one call to cs_processor_main(). The framework
+ * owns everything else, once, for all of them:
+ *
+ *   - configuration (its own table + the processor's), logging, /metrics,
+ *     /healthz and /readyz;
+ *   - subscribe and poll (rd_kafka_consumer_poll: librdkafka 2.0.2's batch APIs
+ *     can lose messages in a rebalance), batching by count, bytes and time;
+ *   - process(): the processor makes a batch durable; only then are the batch's
+ *     offsets stored (enable.auto.offset.store=false) and later committed;
+ *   - a retriable failure pauses the assigned partitions (no spinning, no
+ *     skipping), retries the same batch with capped exponential backoff, and
+ *     resumes when it succeeds;
+ *   - a permanent failure splits the batch in halves until the record the sink
+ *     refuses is alone; that record goes to the dead-letter topic with the reason
+ *     in headers, the rest is written;
+ *   - rebalance: on revoke, the batch is finished if possible and the stored
+ *     offsets are committed synchronously before the partitions are given up;
+ *   - consumer lag per partition as a gauge; SIGTERM/SIGINT: finish the batch,
+ *     commit, close, exit 0.
+ *
+ * Guarantee: at-least-once. A crash repeats at most the uncommitted records, so
+ * every process() must be idempotent (sinks write on the message id).
+ */
+#ifndef CS_PROCESSOR_H
+#define CS_PROCESSOR_H
+
+#include "cs_conf.h"
+#include "cs_err.h"
+#include "cs_metrics.h"
+#include "cs_producer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One consumed record in a batch. */
+typedef struct cs_record {
+    rd_kafka_message_t *msg;     /* the record; owned by the framework */
+    cs_err_t reject;             /* set by process() (cs_record_reject) to dead-letter it */
+    char reason[200];            /* why, for the DLQ headers and the log */
+    bool dead;                   /* framework-internal: rejected before process() saw it */
+} cs_record_t;
+
+/* What a processor gets from the framework at init. */
+typedef struct cs_proc_ctx {
+    const char *name;            /* "persist" */
+    const char *group;           /* consumer group id */
+    const char *topic_prefix;    /* prepend to every topic name */
+    const char *brokers;
+    const cs_conf_t *conf;       /* for cs_kafka_conf_new / kafka.* passthrough */
+    cs_metrics_t *metrics;       /* the process's registry */
+    cs_producer_t *producer;     /* shared idempotent producer (outputs and DLQ) */
+} cs_proc_ctx_t;
+
+typedef struct cs_processor {
+    const char *name;            /* short name; the binary is chatstream-<name> */
+    const char *summary;         /* one line for --help */
+    const char *input_topic;     /* default input topic, without the prefix */
+    const cs_conf_def_t *conf_defs; /* the processor's own options (may be NULL) */
+    size_t conf_ndefs;
+    size_t conf_size;            /* sizeof the struct conf_defs point into */
+    /* Optional: registers more config sections (e.g. one per sink) before loading. */
+    void (*add_conf)(cs_conf_t *conf, void *pconf);
+    /* Builds the processor's state; NULL + errstr to abort start-up. */
+    void *(*init)(const cs_proc_ctx_t *ctx, void *conf, char *errstr, size_t errstr_size);
+    /*
+     * Makes recs[0..n) durable, idempotently. For a record it will never accept,
+     * call cs_record_reject() and carry on. Return:
+     *   CS_ERR_OK            everything not rejected is durable;
+     *   a retriable error    nothing is assumed written; the same batch comes again later;
+     *   a permanent error    the batch is split to find the record at fault.
+     * May be called again with the same records; must not keep them after returning.
+     */
+    cs_err_t (*process)(void *state, cs_record_t *recs, size_t n, char *errstr,
+                        size_t errstr_size);
+    /* Optional readiness (called on the admin thread: read only thread-safe state). */
+    bool (*ready)(void *state, char *reason, size_t reason_size);
+    void (*destroy)(void *state);
+} cs_processor_t;
+
+/* Marks a record for the dead-letter topic, with a reason. */
+void cs_record_reject(cs_record_t *rec, cs_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* prefix + base into out, e.g. cs_proc_topic(ctx, "chat.vectors", ...). */
+void cs_proc_topic(const cs_proc_ctx_t *ctx, const char *base, char *out, size_t out_size);
+
+/* Runs the processor until SIGTERM/SIGINT. Returns the process exit code. */
+int cs_processor_main(const cs_processor_t *proc, int argc, char **argv);
+
+#endif
