@@ -179,8 +179,9 @@ CONF
       || { tail -20 "$PG_DIR/server.log" >&2; die "postgresql did not start"; }
   fi
   local psql=(psql -X -q -h 127.0.0.1 -p "$CS_PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+  # CREATEDB: each integration test gets a database of its own.
   "${psql[@]}" -tc "SELECT 1 FROM pg_roles WHERE rolname='chatstream'" | grep -q 1 \
-    || "${psql[@]}" -c "CREATE ROLE chatstream LOGIN"
+    || "${psql[@]}" -c "CREATE ROLE chatstream LOGIN CREATEDB"
   "${psql[@]}" -tc "SELECT 1 FROM pg_database WHERE datname='chatstream'" | grep -q 1 \
     || "${psql[@]}" -c "CREATE DATABASE chatstream OWNER chatstream"
   log "postgresql ready on 127.0.0.1:$CS_PG_PORT (database chatstream)"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# deps.sh — installs what building and testing chatstream needs, from Debian's packages
+# (Kafka itself comes from Maven Central: scripts/services.sh kafka-fetch).
+# Skips apt when everything is already there. Needs root (or sudo) when it installs.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git curl ca-certificates python3
+  librdkafka-dev libpq-dev libwebsockets-dev libjwt-dev libssl-dev
+  libcurl4-openssl-dev libjson-c-dev
+  postgresql postgresql-client kcat
+  openjdk-17-jre-headless maven
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "[deps] all ${#PACKAGES[@]} packages present" >&2
+  exit 0
+fi
+echo "[deps] installing: ${missing[*]}" >&2
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q >&2
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+# The Debian package starts a cluster on port 5432; chatstream runs its own on loopback.

@@ -1,0 +1,132 @@
+# lib.sh — shared helpers for integration tests (bash). Source it first:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   it_setup persist_kill9          # unique topic prefix + database, cleanup on exit
+#   it_produce count=100000
+#   it_start persist -X batch.max.records=2000
+#   it_wait 120 "rows == 100000" '[[ $(it_rows) -eq 100000 ]]'
+#   it_assert_eq "$(it_rows)" 100000 "rows after replay"
+#
+# Each test gets its own topic prefix (it_<name>_<pid>.; use it in group ids too: a group
+# shared with a killed run waits out the dead member's session) and its own database, so
+# tests never see each other's data. Kafka and PostgreSQL are the ones started by
+# `scripts/services.sh start` (the ctest fixture "services"), found through the same
+# CS_KAFKA_PORT / CS_PG_PORT variables. Every process a test starts is killed on exit.
+set -euo pipefail
+
+IT_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+IT_BUILD=${CS_BUILD:-$IT_REPO/build}
+CS_KAFKA_PORT=${CS_KAFKA_PORT:-19092}
+CS_PG_PORT=${CS_PG_PORT:-15432}
+IT_BROKERS=127.0.0.1:$CS_KAFKA_PORT
+IT_PIDS=()
+
+it_log() { printf '[%s %s] %s\n' "$(date +%T)" "${IT_NAME:-it}" "$*" >&2; }
+it_fail() { it_log "FAIL: $*"; it_dump_logs; exit 1; }
+
+it_dump_logs() {
+  [[ -n ${IT_DIR:-} ]] || return 0
+  for f in "$IT_DIR"/*.log; do
+    [[ -f $f ]] || continue
+    echo "----- last lines of $(basename "$f") -----" >&2
+    tail -n 25 "$f" >&2
+  done
+}
+
+it_cleanup() {
+  local rc=$?
+  for pid in "${IT_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ $rc -eq 0 && -n ${IT_DIR:-} ]]; then rm -rf "$IT_DIR"; fi
+  [[ $rc -ne 0 && -n ${IT_DIR:-} ]] && it_log "logs kept in $IT_DIR"
+  exit $rc
+}
+
+it_psql() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CS_PG_PORT" -U chatstream "$@"; }
+
+# it_setup <name>: topics with a unique prefix, a fresh database, a scratch dir.
+it_setup() {
+  IT_NAME=$1
+  IT_DIR=$(mktemp -d "/tmp/it_${IT_NAME}.XXXXXX")
+  IT_PREFIX="it_${IT_NAME}_$$."
+  IT_DB="it_${IT_NAME}_$$"
+  trap it_cleanup EXIT
+  "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" wait 30 || it_fail "no Kafka at $IT_BROKERS"
+  for t in chat.messages chat.fanout chat.vectors; do
+    "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "$IT_PREFIX$t" "${IT_PARTITIONS:-12}" 1
+  done
+  "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "${IT_PREFIX}chat.dlq" 3 1
+  it_psql -d chatstream -c "CREATE DATABASE $IT_DB" || it_fail "cannot create database $IT_DB"
+  export CHATSTREAM_BROKERS=$IT_BROKERS
+  export CHATSTREAM_TOPIC_PREFIX=$IT_PREFIX
+  export CHATSTREAM_PG_DSN="host=127.0.0.1 port=$CS_PG_PORT dbname=$IT_DB user=chatstream"
+  it_log "prefix $IT_PREFIX, database $IT_DB, logs in $IT_DIR"
+}
+
+# it_produce key=value...: chatstream-produce into the test's topics; prints its JSON.
+it_produce() {
+  local args=()
+  for kv in "$@"; do args+=(-X "$kv"); done
+  "$IT_BUILD/tools/chatstream-produce" "${args[@]}" || it_fail "chatstream-produce failed"
+}
+
+# it_free_port: a free TCP port on 127.0.0.1.
+it_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# it_start <processor> [args...]: starts chatstream-<processor> in the background with
+# its own admin port. Sets IT_PID and IT_ADMIN (host:port); logs to $IT_DIR/<processor>-N.log.
+it_start() {
+  local proc=$1; shift
+  local port; port=$(it_free_port)
+  local n=${#IT_PIDS[@]}
+  local bin
+  bin=$(find "$IT_BUILD" -type f -name "chatstream-$proc" -perm -u+x | head -1)
+  [[ -n $bin ]] || it_fail "chatstream-$proc not built"
+  "$bin" -X admin.port="$port" "$@" >"$IT_DIR/$proc-$n.log" 2>&1 &
+  IT_PID=$!
+  IT_PIDS+=("$IT_PID")
+  IT_ADMIN=127.0.0.1:$port
+  it_wait 30 "$proc admin endpoint" "curl -sf http://$IT_ADMIN/healthz >/dev/null"
+}
+
+# it_wait <seconds> <description> <bash condition>
+it_wait() {
+  local secs=$1 what=$2 cond=$3 deadline=$((SECONDS + $1))
+  while ! eval "$cond"; do
+    (( SECONDS < deadline )) || it_fail "timed out after ${secs}s waiting for: $what"
+    sleep 0.5
+  done
+}
+
+it_rows() { it_psql -d "$IT_DB" -tAc "SELECT count(*) FROM messages" 2>/dev/null || echo -1; }
+
+# it_metric <admin host:port> <metric name with labels, as a regex>: sums matching samples.
+it_metric() {
+  curl -sf "http://$1/metrics" | awk -v re="^$2" '$1 ~ re { s += $2 } END { printf "%d\n", s }'
+}
+
+# it_group_lag <group> [topic]: committed lag of a consumer group, from Kafka itself.
+it_group_lag() {
+  "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" lag "$1" "${2:-${IT_PREFIX}chat.messages}"
+}
+
+it_assert_eq() {
+  [[ "$1" == "$2" ]] || it_fail "$3: got '$1', expected '$2'"
+  it_log "ok: $3 = $2"
+}
+
+it_assert() {  # it_assert <description> <bash condition>
+  eval "$2" || it_fail "$1"
+  it_log "ok: $1"
+}
+
+# it_stop <pid> [signal]: stops a process, waits for it, sets IT_RC to its exit status.
+# (Call it directly, not in $(...): a subshell cannot wait for this shell's children.)
+it_stop() {
+  local pid=$1 sig=${2:-TERM}
+  IT_RC=0
+  kill -"$sig" "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || IT_RC=$?
+}
