@@ -253,7 +253,11 @@ rd_kafka_conf_t *cs_kafka_conf_new(cs_kafka_role_t role, const char *brokers,
             !cs_kafka_set(kconf, "enable.auto.commit", "true", errstr, errstr_size) ||
             !cs_kafka_set(kconf, "auto.commit.interval.ms", "1000", errstr, errstr_size) ||
             !cs_kafka_set(kconf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
-            !cs_kafka_set(kconf, "statistics.interval.ms", "5000", errstr, errstr_size))
+            !cs_kafka_set(kconf, "statistics.interval.ms", "5000", errstr, errstr_size) ||
+            /* A crashed instance's partitions move after 10 s, not librdkafka's 45 s:
+             * persistence and fan-out stall for that long after a kill -9. */
+            !cs_kafka_set(kconf, "session.timeout.ms", "10000", errstr, errstr_size) ||
+            !cs_kafka_set(kconf, "heartbeat.interval.ms", "3000", errstr, errstr_size))
             goto err;
     }
 

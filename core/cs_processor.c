@@ -126,6 +126,11 @@ static void cs_on_signal(int sig)
     cs_stop_signal = sig;
 }
 
+void cs_processor_stop(void)
+{
+    cs_stop_signal = SIGTERM;
+}
+
 void cs_record_reject(cs_record_t *rec, cs_err_t err, const char *fmt, ...)
 {
     rec->reject = err == CS_ERR_OK ? CS_ERR_INVALID : err;
@@ -795,6 +800,7 @@ int cs_processor_main(const cs_processor_t *proc, int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    cs_stop_signal = 0;
     int rc = cs_consumer_setup(&c, argc, argv);
     if (rc == 0) {
         cs_consumer_loop(&c);

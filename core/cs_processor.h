@@ -91,5 +91,7 @@ void cs_proc_topic(const cs_proc_ctx_t *ctx, const char *base, char *out, size_t
 
 /* Runs the processor until SIGTERM/SIGINT. Returns the process exit code. */
 int cs_processor_main(const cs_processor_t *proc, int argc, char **argv);
+/* Asks a running cs_processor_main to shut down as if signalled (tests, embedding). */
+void cs_processor_stop(void);
 
 #endif
