@@ -74,9 +74,27 @@ static const cs_conf_def_t cs_fw_conf_defs[] = {
                     3600000, "/healthz fails when the main loop has not turned for this long."),
 };
 
+/* Options of transactional processors only (a section of its own, so others do not show it). */
+typedef struct cs_fw_txn_conf {
+    char *transactional_id;
+    int64_t transaction_timeout_ms;
+} cs_fw_txn_conf_t;
+
+static const cs_conf_def_t cs_fw_txn_conf_defs[] = {
+    CS_CONF_ROW_STR(cs_fw_txn_conf_t, transactional_id, "transactional.id", "", 255,
+                    "Unique per running instance, stable across its restarts (e.g. the pod "
+                    "name): a restart then aborts what a crashed run left open at once. "
+                    "Default <group>-<hostname>-<pid>: unique, not stable."),
+    CS_CONF_ROW_INT(cs_fw_txn_conf_t, transaction_timeout_ms, "transaction.timeout.ms", "10000",
+                    1000, 900000,
+                    "The broker aborts a transaction a crashed instance left open after this "
+                    "long; until then read_committed readers of its output partitions wait."),
+};
+
 typedef struct cs_consumer {
     const cs_processor_t *proc;
     cs_fw_conf_t fw;
+    cs_fw_txn_conf_t txn;            /* when proc->transactional */
     void *pconf;                     /* the processor's config struct */
     void *state;                     /* the processor's state */
     cs_conf_t *conf;
@@ -105,6 +123,8 @@ typedef struct cs_consumer {
     cs_backoff_t backoff;
     atomic_bool assigned_once;
     char last_error[256];
+    bool txn_dirty;                  /* the last transactional attempt failed: check offsets */
+    bool probing;                    /* each process() call runs in a throwaway transaction */
 
     cs_counter_t *m_consumed;
     cs_counter_t *m_processed;
@@ -189,12 +209,35 @@ static bool cs_batch_append(cs_consumer_t *c, rd_kafka_message_t *msg)
     return true;
 }
 
-/* Runs process() over recs[0..n), splitting on permanent failure. */
-static cs_err_t cs_process_range(cs_consumer_t *c, cs_record_t *recs, size_t n)
+/*
+ * One process() call. While probing (transactional mode, looking for the record at fault),
+ * the call runs in a transaction of its own that is always aborted, and its outputs'
+ * delivery reports count as part of its result.
+ */
+static cs_err_t cs_call_process(cs_consumer_t *c, cs_record_t *recs, size_t n, char *errstr,
+                                size_t errstr_size)
+{
+    if (!c->probing)
+        return c->proc->process(c->state, recs, n, errstr, errstr_size);
+    int timeout = (int)c->fw.produce_timeout_ms;
+    cs_err_t rc = cs_producer_txn_begin(c->producer, timeout, errstr, errstr_size);
+    if (rc != CS_ERR_OK)
+        return rc;
+    rc = c->proc->process(c->state, recs, n, errstr, errstr_size);
+    if (rc == CS_ERR_OK)
+        rc = cs_producer_flush(c->producer, timeout, errstr, errstr_size);
+    cs_producer_txn_abort(c->producer, timeout);
+    if (c->proc->on_batch_end)
+        c->proc->on_batch_end(c->state, false);
+    return rc == CS_ERR_FATAL ? CS_ERR_UNAVAILABLE : rc;
+}
+
+/* Runs process() over recs[0..n), splitting on permanent failure when `split`. */
+static cs_err_t cs_process_range(cs_consumer_t *c, cs_record_t *recs, size_t n, bool split)
 {
     char errstr[256] = "";
-    cs_err_t rc = c->proc->process(c->state, recs, n, errstr, sizeof(errstr));
-    if (rc == CS_ERR_OK || cs_err_retriable(rc)) {
+    cs_err_t rc = cs_call_process(c, recs, n, errstr, sizeof(errstr));
+    if (rc == CS_ERR_OK || cs_err_retriable(rc) || !split) {
         if (rc != CS_ERR_OK)
             snprintf(c->last_error, sizeof(c->last_error), "%s: %s", cs_err_name(rc), errstr);
         return rc;
@@ -211,14 +254,14 @@ static cs_err_t cs_process_range(cs_consumer_t *c, cs_record_t *recs, size_t n)
     cs_log(CS_LOG_INFO, "batch", "%zu records refused (%s: %s); splitting to find the cause", n,
            cs_err_name(rc), errstr);
     size_t half = n / 2;
-    rc = cs_process_range(c, recs, half);
+    rc = cs_process_range(c, recs, half, true);
     if (rc != CS_ERR_OK)
         return rc;
-    return cs_process_range(c, recs + half, n - half);
+    return cs_process_range(c, recs + half, n - half, true);
 }
 
 /* Calls process() on each run of records not already rejected by the framework. */
-static cs_err_t cs_process_batch(cs_consumer_t *c)
+static cs_err_t cs_process_batch(cs_consumer_t *c, bool split)
 {
     for (size_t i = 0; i < c->n; i++)
         if (!c->recs[i].dead)
@@ -232,7 +275,7 @@ static cs_err_t cs_process_batch(cs_consumer_t *c)
         size_t j = i;
         while (j < c->n && !c->recs[j].dead)
             j++;
-        cs_err_t rc = cs_process_range(c, c->recs + i, j - i);
+        cs_err_t rc = cs_process_range(c, c->recs + i, j - i, split);
         if (rc != CS_ERR_OK)
             return rc;
         i = j;
@@ -247,8 +290,16 @@ static void cs_header_add_int(rd_kafka_headers_t *h, const char *name, long long
     rd_kafka_header_add(h, name, -1, s, n);
 }
 
-/* Produces every rejected record to the DLQ and waits for the reports. */
-static cs_err_t cs_dead_letter(cs_consumer_t *c)
+static void cs_dead_letter_count(cs_consumer_t *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->recs[i].reject != CS_ERR_OK)
+            cs_counter_inc(cs_dlq_counter(c, c->recs[i].reject));
+}
+
+/* Produces every rejected record to the DLQ and, when `wait`, waits for the reports
+ * (a transaction's commit waits for them instead). */
+static cs_err_t cs_dead_letter(cs_consumer_t *c, bool wait)
 {
     size_t count = 0;
     for (size_t i = 0; i < c->n; i++) {
@@ -284,6 +335,8 @@ static cs_err_t cs_dead_letter(cs_consumer_t *c)
     }
     if (count == 0)
         return CS_ERR_OK;
+    if (!wait)
+        return CS_ERR_OK; /* counted after the commit, by cs_dead_letter_count() */
     char errstr[256];
     cs_err_t rc = cs_producer_flush(c->producer, (int)c->fw.produce_timeout_ms, errstr,
                                     sizeof(errstr));
@@ -291,14 +344,12 @@ static cs_err_t cs_dead_letter(cs_consumer_t *c)
         snprintf(c->last_error, sizeof(c->last_error), "dead-letter delivery: %s", errstr);
         return CS_ERR_UNAVAILABLE; /* retry the batch; process() is idempotent */
     }
-    for (size_t i = 0; i < c->n; i++)
-        if (c->recs[i].reject != CS_ERR_OK)
-            cs_counter_inc(cs_dlq_counter(c, c->recs[i].reject));
+    cs_dead_letter_count(c);
     return CS_ERR_OK;
 }
 
-/* Stores offset+1 of the last record of each partition in the batch. */
-static void cs_store_offsets(cs_consumer_t *c)
+/* offset+1 of the last record of each partition in the batch (caller destroys). */
+static rd_kafka_topic_partition_list_t *cs_batch_offsets(cs_consumer_t *c)
 {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
     for (size_t i = 0; i < c->n; i++) {
@@ -311,6 +362,16 @@ static void cs_store_offsets(cs_consumer_t *c)
         if (m->offset + 1 > tp->offset)
             tp->offset = m->offset + 1;
     }
+    return offsets;
+}
+
+/*
+ * Stores the batch's offsets: committed later by auto-commit, or, for a transactional
+ * processor (auto-commit off), kept only so the lag gauge shows progress.
+ */
+static void cs_store_offsets(cs_consumer_t *c)
+{
+    rd_kafka_topic_partition_list_t *offsets = cs_batch_offsets(c);
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(c->rk, offsets);
     if (err) {
         /* Partitions revoked meanwhile cannot be stored; their new owner redoes them. */
@@ -324,17 +385,144 @@ static void cs_store_offsets(cs_consumer_t *c)
     rd_kafka_topic_partition_list_destroy(offsets);
 }
 
+/* Drops records of revoked partitions, or the records whose offsets are below `done`. */
+static void cs_batch_drop(cs_consumer_t *c, const rd_kafka_topic_partition_list_t *parts,
+                          bool below_offset)
+{
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        rd_kafka_message_t *m = c->recs[i].msg;
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(m->rkt), m->partition);
+        if (tp && (!below_offset || m->offset < tp->offset)) {
+            c->bytes -= m->len;
+            rd_kafka_message_destroy(m);
+            dropped++;
+        } else {
+            c->recs[kept++] = c->recs[i];
+        }
+    }
+    c->n = kept;
+    if (dropped && below_offset)
+        cs_log(CS_LOG_WARN, "txn", "%zu records of the batch were committed by a transaction "
+               "whose answer was lost; not processing them again", dropped);
+    else if (dropped)
+        cs_log(CS_LOG_WARN, "rebalance",
+               "%zu unfinished records of revoked partitions left for their next owner",
+               dropped);
+}
+
+/*
+ * After a failed transactional attempt, before the retry: a commit whose answer was lost
+ * may have succeeded. The group's committed offsets (stable: a new transaction has begun,
+ * so any earlier one of ours is complete) say which records are done; drop those.
+ */
+static cs_err_t cs_batch_trim_committed(cs_consumer_t *c)
+{
+    rd_kafka_topic_partition_list_t *offsets = cs_batch_offsets(c);
+    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, offsets, (int)c->fw.produce_timeout_ms);
+    if (err) {
+        snprintf(c->last_error, sizeof(c->last_error), "reading committed offsets: %s",
+                 rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(offsets);
+        return CS_ERR_UNAVAILABLE;
+    }
+    cs_batch_drop(c, offsets, true);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    return CS_ERR_OK;
+}
+
+/* At-least-once: process (split on permanent failure), then dead letters, all waited for. */
+static cs_err_t cs_batch_commit_plain(cs_consumer_t *c)
+{
+    cs_err_t rc = cs_process_batch(c, true);
+    if (rc == CS_ERR_OK)
+        rc = cs_dead_letter(c, true);
+    return rc;
+}
+
+/* One transaction: outputs, dead letters and input offsets, committed together. */
+static cs_err_t cs_txn_attempt(cs_consumer_t *c)
+{
+    char errstr[256];
+    int timeout = (int)c->fw.produce_timeout_ms;
+    cs_err_t rc = cs_producer_txn_begin(c->producer, timeout, errstr, sizeof(errstr));
+    if (rc != CS_ERR_OK) {
+        snprintf(c->last_error, sizeof(c->last_error), "%s", errstr);
+        return rc;
+    }
+    if (c->txn_dirty) {
+        rc = cs_batch_trim_committed(c);
+        if (rc == CS_ERR_OK)
+            c->txn_dirty = false;
+        if (rc != CS_ERR_OK || c->n == 0) {
+            cs_producer_txn_abort(c->producer, timeout);
+            return rc;
+        }
+    }
+    rc = cs_process_batch(c, false);
+    if (rc == CS_ERR_OK)
+        rc = cs_dead_letter(c, false);
+    if (rc != CS_ERR_OK) {
+        cs_producer_txn_abort(c->producer, timeout);
+        return rc;
+    }
+    rd_kafka_topic_partition_list_t *offsets = cs_batch_offsets(c);
+    rc = cs_producer_txn_commit(c->producer, c->rk, offsets, timeout, errstr, sizeof(errstr));
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (rc != CS_ERR_OK)
+        snprintf(c->last_error, sizeof(c->last_error), "%s: %s", cs_err_name(rc), errstr);
+    return rc;
+}
+
+/*
+ * Exactly-once: the batch in one transaction. A permanent failure (the processor refused
+ * the batch, or the broker refused a record) is narrowed down with throwaway transactions
+ * until each record at fault is alone; those become dead letters and the rest is committed.
+ */
+static cs_err_t cs_batch_commit_txn(cs_consumer_t *c)
+{
+    cs_err_t rc = cs_txn_attempt(c);
+    if (rc == CS_ERR_OK || cs_err_retriable(rc))
+        return rc;
+    cs_log(CS_LOG_INFO, "txn", "%zu records refused (%s); probing to find the cause", c->n,
+           c->last_error);
+    if (c->proc->on_batch_end)
+        c->proc->on_batch_end(c->state, false);
+    c->probing = true;
+    rc = cs_process_batch(c, true);
+    c->probing = false;
+    if (rc != CS_ERR_OK)
+        return cs_err_retriable(rc) ? rc : CS_ERR_TRANSIENT;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->recs[i].reject != CS_ERR_OK)
+            c->recs[i].dead = true; /* keeps its reason; process() does not see it again */
+    rc = cs_txn_attempt(c);
+    if (rc != CS_ERR_OK && !cs_err_retriable(rc)) {
+        snprintf(c->last_error, sizeof(c->last_error), "batch refused again after probing (%s)",
+                 cs_err_name(rc));
+        rc = CS_ERR_TRANSIENT;
+    }
+    return rc;
+}
+
 /* Processes, dead-letters and commits the current batch (offsets stored only on success). */
 static cs_err_t cs_batch_flush(cs_consumer_t *c)
 {
     if (c->n == 0)
         return CS_ERR_OK;
     int64_t t0 = cs_mono_us();
-    cs_err_t rc = cs_process_batch(c);
-    if (rc == CS_ERR_OK)
-        rc = cs_dead_letter(c);
-    if (rc != CS_ERR_OK)
+    cs_err_t rc = c->proc->transactional ? cs_batch_commit_txn(c) : cs_batch_commit_plain(c);
+    if (c->proc->on_batch_end)
+        c->proc->on_batch_end(c->state, rc == CS_ERR_OK);
+    if (rc != CS_ERR_OK) {
+        c->txn_dirty = c->proc->transactional;
         return rc;
+    }
+    if (c->n == 0)
+        return CS_ERR_OK; /* everything had been committed already */
+    if (c->proc->transactional)
+        cs_dead_letter_count(c);
     cs_store_offsets(c);
 
     int64_t now_ms = cs_wall_ms();
@@ -351,29 +539,6 @@ static cs_err_t cs_batch_flush(cs_consumer_t *c)
     cs_histogram_observe(c->m_batch_seconds, (double)(cs_mono_us() - t0) / 1e6);
     cs_batch_free_range(c);
     return CS_ERR_OK;
-}
-
-/* Drops batch records of the given partitions (revoked while the sink was failing). */
-static void cs_batch_drop_partitions(cs_consumer_t *c,
-                                     const rd_kafka_topic_partition_list_t *parts)
-{
-    size_t kept = 0, dropped = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        rd_kafka_message_t *m = c->recs[i].msg;
-        if (rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(m->rkt),
-                                               m->partition)) {
-            c->bytes -= m->len;
-            rd_kafka_message_destroy(m);
-            dropped++;
-        } else {
-            c->recs[kept++] = c->recs[i];
-        }
-    }
-    c->n = kept;
-    if (dropped)
-        cs_log(CS_LOG_WARN, "rebalance",
-               "%zu unfinished records of revoked partitions left for their next owner",
-               dropped);
 }
 
 /* ---- pause / resume ------------------------------------------------------------------ */
@@ -467,6 +632,8 @@ static void cs_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (atomic_load(&c->failing) && parts->cnt > 0)
             rd_kafka_pause_partitions(rk, parts);
         atomic_store(&c->assigned_once, true);
+        if (c->proc->on_rebalance)
+            c->proc->on_rebalance(c->state, true, parts);
     } else {
         bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(rk);
         cs_log_partitions(lost ? "lost" : "revoked", parts);
@@ -477,14 +644,16 @@ static void cs_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 cs_log(CS_LOG_WARN, "rebalance", "could not finish the batch: %s",
                        c->last_error);
         }
-        cs_batch_drop_partitions(c, parts);
-        if (!lost) {
+        cs_batch_drop(c, parts, false);
+        if (!lost && !c->proc->transactional) {
             rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0 /* sync */);
             if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 cs_log(CS_LOG_WARN, "rebalance", "commit on revoke: %s", rd_kafka_err2str(cerr));
         }
         for (int i = 0; i < parts->cnt; i++)
             cs_kafka_lag_forget(&c->kctx, parts->elems[i].topic, parts->elems[i].partition);
+        if (c->proc->on_rebalance)
+            c->proc->on_rebalance(c->state, false, parts);
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
             if (e)
@@ -573,6 +742,10 @@ static int cs_consumer_setup(cs_consumer_t *c, int argc, char **argv)
         cs_conf_add_section(c->conf, c->proc->name, c->proc->conf_defs, c->proc->conf_ndefs,
                             c->pconf);
     }
+    if (c->proc->transactional)
+        cs_conf_add_section(c->conf, "Transactions", cs_fw_txn_conf_defs,
+                            sizeof(cs_fw_txn_conf_defs) / sizeof(cs_fw_txn_conf_defs[0]),
+                            &c->txn);
     if (c->proc->add_conf)
         c->proc->add_conf(c->conf, c->pconf);
     switch (cs_conf_load(c->conf, argc, argv, errstr, sizeof(errstr))) {
@@ -611,8 +784,24 @@ static int cs_consumer_setup(cs_consumer_t *c, int argc, char **argv)
     c->kctx.group = c->group;
     c->kctx.component = c->proc->name;
 
-    c->producer = cs_producer_new(c->fw.brokers, c->client_id, c->conf, c->metrics,
-                                  c->proc->name, errstr, sizeof(errstr));
+    if (c->proc->transactional) {
+        char txn_id[512];
+        if (*c->txn.transactional_id) {
+            snprintf(txn_id, sizeof(txn_id), "%s", c->txn.transactional_id);
+        } else {
+            char host[256] = "localhost";
+            gethostname(host, sizeof(host) - 1);
+            snprintf(txn_id, sizeof(txn_id), "%s-%s-%d", c->group, host, (int)getpid());
+        }
+        cs_log(CS_LOG_INFO, "setup", "transactional: id %s, timeout %lld ms", txn_id,
+               (long long)c->txn.transaction_timeout_ms);
+        c->producer = cs_producer_new_transactional(
+            c->fw.brokers, c->client_id, txn_id, (int)c->txn.transaction_timeout_ms, c->conf,
+            c->metrics, c->proc->name, errstr, sizeof(errstr));
+    } else {
+        c->producer = cs_producer_new(c->fw.brokers, c->client_id, c->conf, c->metrics,
+                                      c->proc->name, errstr, sizeof(errstr));
+    }
     if (!c->producer) {
         cs_log(CS_LOG_ERROR, "setup", "producer: %s", errstr);
         return 2;
@@ -632,7 +821,12 @@ static int cs_consumer_setup(cs_consumer_t *c, int argc, char **argv)
         return 2;
     }
     if (rd_kafka_conf_set(kconf, "group.id", c->group, errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK) {
+            RD_KAFKA_CONF_OK ||
+        /* Transactional: the transaction is the only commit; an auto-commit would commit
+         * offsets of work not yet committed (or later aborted). Overrides kafka.*. */
+        (c->proc->transactional &&
+         rd_kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, sizeof(errstr)) !=
+             RD_KAFKA_CONF_OK)) {
         rd_kafka_conf_destroy(kconf);
         cs_log(CS_LOG_ERROR, "setup", "group.id: %s", errstr);
         return 2;

@@ -24,6 +24,21 @@
  *
  * Guarantee: at-least-once. A crash repeats at most the uncommitted records, so
  * every process() must be idempotent (sinks write on the message id).
+ *
+ * Transactional processors (`.transactional = true`, for Kafka-to-Kafka processors):
+ * exactly-once into their output topics, for read_committed readers. The shared producer
+ * is transactional; each batch is one transaction holding the processor's outputs, the
+ * batch's dead letters and the batch's input offsets (sendOffsetsToTransaction), committed
+ * together or aborted together. Offsets are then never stored or auto-committed
+ * (enable.auto.commit=false): the transaction is the only commit. process() produces with
+ * cs_producer_send() and need not wait for delivery: the framework waits for every report
+ * before committing. A failure aborts the transaction and retries the whole batch (paused,
+ * with backoff); a retry first drops the records the group's committed offsets say are
+ * done (a commit whose answer was lost may have succeeded). A permanent failure is
+ * narrowed down with throwaway transactions (always aborted) until the record at fault is
+ * alone; it is dead-lettered and the rest committed. On revoke the batch is committed in
+ * one last transaction if possible, else aborted and left to the next owner; a zombie
+ * instance cannot commit, its group generation is fenced (KIP-447).
  */
 #ifndef CS_PROCESSOR_H
 #define CS_PROCESSOR_H
@@ -80,6 +95,23 @@ typedef struct cs_processor {
     /* Optional readiness (called on the admin thread: read only thread-safe state). */
     bool (*ready)(void *state, char *reason, size_t reason_size);
     void (*destroy)(void *state);
+
+    /* Opt in to transactional (exactly-once) output; see the head comment. */
+    bool transactional;
+    /*
+     * Optional: called on the main loop after each attempt at a batch ends. durable=true:
+     * the work of every process() call since the previous on_batch_end is durable
+     * (committed). durable=false: it was abandoned (aborted, or failed) and the records
+     * will be processed again, so in-memory state derived from them must not be trusted.
+     */
+    void (*on_batch_end)(void *state, bool durable);
+    /*
+     * Optional: partitions assigned (true) or revoked/lost (false), called from the rebalance
+     * callback on the main loop, after the batch records of revoked partitions have been
+     * committed or dropped. Lets a processor keep per-partition state.
+     */
+    void (*on_rebalance)(void *state, bool assigned,
+                         const rd_kafka_topic_partition_list_t *partitions);
 } cs_processor_t;
 
 /* Marks a record for the dead-letter topic, with a reason. */

@@ -21,6 +21,14 @@ struct cs_producer {
     char first_errstr[256];
     cs_counter_t *sent;
     cs_counter_t *delivery_errors;
+
+    char *transactional_id;     /* NULL: not transactional */
+    int txn_timeout_ms;         /* transaction.timeout.ms */
+    bool txn_ready;             /* rd_kafka_init_transactions() succeeded on this client */
+    bool in_txn;                /* a transaction is open */
+    cs_counter_t *txn_committed;
+    cs_counter_t *txn_aborted;
+    cs_histogram_t *txn_commit_seconds;
 };
 
 static cs_producer_t *cs_producer_of(void *opaque)
@@ -54,18 +62,57 @@ static cs_err_t cs_producer_connect(cs_producer_t *producer, char *errstr, size_
     if (!kconf)
         return CS_ERR_CONFIG;
     rd_kafka_conf_set_dr_msg_cb(kconf, cs_producer_dr_cb);
+    if (producer->transactional_id) {
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%d", producer->txn_timeout_ms);
+        if (rd_kafka_conf_set(kconf, "transactional.id", producer->transactional_id, errstr,
+                              errstr_size) != RD_KAFKA_CONF_OK ||
+            rd_kafka_conf_set(kconf, "transaction.timeout.ms", ms, errstr, errstr_size) !=
+                RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(kconf);
+            return CS_ERR_CONFIG;
+        }
+    }
     producer->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, errstr_size);
     if (!producer->rk) {
         rd_kafka_conf_destroy(kconf);
         return CS_ERR_CONFIG;
     }
     producer->kctx.fatal = 0;
+    producer->txn_ready = false;
+    producer->in_txn = false;
     return CS_ERR_OK;
 }
 
-cs_producer_t *cs_producer_new(const char *brokers, const char *client_id, const cs_conf_t *conf,
-                               cs_metrics_t *metrics, const char *component, char *errstr,
-                               size_t errstr_size)
+/*
+ * Replaces the client after a fatal error. For a transactional producer this is also how
+ * an open transaction that cannot be aborted is disposed of: the new client's
+ * init_transactions (same transactional id) makes the coordinator abort it.
+ */
+static cs_err_t cs_producer_recreate(cs_producer_t *producer, const char *why)
+{
+    cs_log(CS_LOG_ERROR, "producer", "recreating the producer: %s", why);
+    if (producer->rk)
+        rd_kafka_destroy(producer->rk);
+    producer->rk = NULL;
+    producer->in_txn = false;
+    producer->txn_ready = false;
+    producer->generation++; /* reports of the old client's records are ignored */
+    producer->pending = 0;
+    producer->failed = 0;
+    char err2[256];
+    if (cs_producer_connect(producer, err2, sizeof(err2)) != CS_ERR_OK) {
+        cs_log(CS_LOG_ERROR, "producer", "cannot recreate the producer: %s", err2);
+        return CS_ERR_FATAL;
+    }
+    return CS_ERR_OK;
+}
+
+static cs_producer_t *cs_producer_create(const char *brokers, const char *client_id,
+                                         const char *transactional_id, int txn_timeout_ms,
+                                         const cs_conf_t *conf, cs_metrics_t *metrics,
+                                         const char *component, char *errstr,
+                                         size_t errstr_size)
 {
     cs_producer_t *producer = calloc(1, sizeof(*producer));
     if (!producer) {
@@ -78,6 +125,7 @@ cs_producer_t *cs_producer_new(const char *brokers, const char *client_id, const
     producer->kctx.metrics = metrics;
     producer->kctx.component = component;
     producer->generation = 1;
+    producer->txn_timeout_ms = txn_timeout_ms;
     char labels[128];
     snprintf(labels, sizeof(labels), "component=\"%s\"", component);
     producer->sent = cs_metrics_counter(metrics, "chatstream_kafka_produced_total", labels,
@@ -85,12 +133,52 @@ cs_producer_t *cs_producer_new(const char *brokers, const char *client_id, const
     producer->delivery_errors =
         cs_metrics_counter(metrics, "chatstream_kafka_delivery_errors_total", labels,
                            "Records whose delivery report carried an error.");
-    if (!producer->brokers || !producer->client_id ||
-        cs_producer_connect(producer, errstr, errstr_size) != CS_ERR_OK) {
+    bool ok = producer->brokers && producer->client_id;
+    if (transactional_id) {
+        producer->transactional_id = strdup(transactional_id);
+        ok = ok && producer->transactional_id;
+        char l2[160];
+        const char *help = "Kafka transactions ended, by result (committed or aborted).";
+        snprintf(l2, sizeof(l2), "component=\"%s\",result=\"committed\"", component);
+        producer->txn_committed =
+            cs_metrics_counter(metrics, "chatstream_kafka_transactions_total", l2, help);
+        snprintf(l2, sizeof(l2), "component=\"%s\",result=\"aborted\"", component);
+        producer->txn_aborted =
+            cs_metrics_counter(metrics, "chatstream_kafka_transactions_total", l2, help);
+        producer->txn_commit_seconds = cs_metrics_histogram(
+            metrics, "chatstream_kafka_transaction_commit_seconds", labels,
+            "From the commit call (delivery reports, offsets, EndTxn) to the committed "
+            "transaction.",
+            cs_metrics_latency_buckets, cs_metrics_latency_nbuckets);
+    }
+    if (!ok) {
+        snprintf(errstr, errstr_size, "out of memory");
+        cs_producer_destroy(producer);
+        return NULL;
+    }
+    if (cs_producer_connect(producer, errstr, errstr_size) != CS_ERR_OK) {
         cs_producer_destroy(producer);
         return NULL;
     }
     return producer;
+}
+
+cs_producer_t *cs_producer_new(const char *brokers, const char *client_id, const cs_conf_t *conf,
+                               cs_metrics_t *metrics, const char *component, char *errstr,
+                               size_t errstr_size)
+{
+    return cs_producer_create(brokers, client_id, NULL, 0, conf, metrics, component, errstr,
+                              errstr_size);
+}
+
+cs_producer_t *cs_producer_new_transactional(const char *brokers, const char *client_id,
+                                             const char *transactional_id,
+                                             int transaction_timeout_ms, const cs_conf_t *conf,
+                                             cs_metrics_t *metrics, const char *component,
+                                             char *errstr, size_t errstr_size)
+{
+    return cs_producer_create(brokers, client_id, transactional_id, transaction_timeout_ms, conf,
+                              metrics, component, errstr, errstr_size);
 }
 
 void cs_producer_destroy(cs_producer_t *producer)
@@ -98,9 +186,14 @@ void cs_producer_destroy(cs_producer_t *producer)
     if (!producer)
         return;
     if (producer->rk) {
-        rd_kafka_flush(producer->rk, 5000);
-        rd_kafka_destroy(producer->rk);
+        if (producer->in_txn)
+            cs_producer_txn_abort(producer, 5000);
+        if (producer->rk) {
+            rd_kafka_flush(producer->rk, 5000);
+            rd_kafka_destroy(producer->rk);
+        }
     }
+    free(producer->transactional_id);
     free(producer->brokers);
     free(producer->client_id);
     free(producer);
@@ -110,6 +203,11 @@ cs_err_t cs_producer_send(cs_producer_t *producer, const char *topic, int32_t pa
                           const void *key, size_t key_len, const void *value, size_t value_len,
                           rd_kafka_headers_t *headers, int queue_timeout_ms)
 {
+    if (!producer->rk && cs_producer_recreate(producer, "no client") != CS_ERR_OK) {
+        if (headers)
+            rd_kafka_headers_destroy(headers);
+        return CS_ERR_UNAVAILABLE;
+    }
     int64_t deadline = cs_mono_ms() + queue_timeout_ms;
     for (;;) {
         rd_kafka_resp_err_t err;
@@ -147,6 +245,11 @@ cs_err_t cs_producer_flush(cs_producer_t *producer, int timeout_ms, char *errstr
 {
     cs_err_t status = CS_ERR_OK;
     int64_t deadline = cs_mono_ms() + timeout_ms;
+    if (!producer->rk) {
+        snprintf(errstr, errstr_size, "no producer client");
+        return cs_producer_recreate(producer, "no client") == CS_ERR_OK ? CS_ERR_UNAVAILABLE
+                                                                        : CS_ERR_FATAL;
+    }
     while (producer->pending > 0) {
         int64_t left = deadline - cs_mono_ms();
         if (left <= 0)
@@ -173,15 +276,9 @@ cs_err_t cs_producer_flush(cs_producer_t *producer, int timeout_ms, char *errstr
     if (producer->kctx.fatal) {
         /* A fatal idempotence error: the only way forward is a new producer. The batch is
          * redone by the caller, and the idempotent producer and our idempotent sinks make
-         * the repeat harmless. */
-        cs_log(CS_LOG_ERROR, "producer", "recreating the producer after a fatal error");
-        rd_kafka_destroy(producer->rk);
-        producer->rk = NULL;
-        char err2[256];
-        if (cs_producer_connect(producer, err2, sizeof(err2)) != CS_ERR_OK) {
-            cs_log(CS_LOG_ERROR, "producer", "cannot recreate the producer: %s", err2);
+         * the repeat harmless (a transaction open on the old client is aborted). */
+        if (cs_producer_recreate(producer, "fatal error") != CS_ERR_OK)
             return CS_ERR_FATAL;
-        }
         if (status == CS_ERR_OK) {
             status = CS_ERR_UNAVAILABLE;
             snprintf(errstr, errstr_size, "producer hit a fatal error; recreated");
@@ -192,7 +289,8 @@ cs_err_t cs_producer_flush(cs_producer_t *producer, int timeout_ms, char *errstr
 
 void cs_producer_poll(cs_producer_t *producer)
 {
-    rd_kafka_poll(producer->rk, 0);
+    if (producer->rk)
+        rd_kafka_poll(producer->rk, 0);
 }
 
 size_t cs_producer_pending(const cs_producer_t *producer)
@@ -203,4 +301,143 @@ size_t cs_producer_pending(const cs_producer_t *producer)
 rd_kafka_t *cs_producer_handle(cs_producer_t *producer)
 {
     return producer->rk;
+}
+
+/* ---- transactions ------------------------------------------------------------------- */
+
+bool cs_producer_transactional(const cs_producer_t *producer)
+{
+    return producer->transactional_id != NULL;
+}
+
+/* Reports a librdkafka transaction error into errstr; recreates the client when fatal. */
+static void cs_producer_txn_error(cs_producer_t *producer, const char *op, rd_kafka_error_t *e,
+                                  char *errstr, size_t errstr_size)
+{
+    snprintf(errstr, errstr_size, "%s: %s%s", op, rd_kafka_error_string(e),
+             rd_kafka_error_is_fatal(e) ? " (fatal)" : "");
+    cs_log(CS_LOG_WARN, "txn", "%s", errstr);
+    if (rd_kafka_error_is_fatal(e))
+        cs_producer_recreate(producer, errstr);
+}
+
+cs_err_t cs_producer_txn_begin(cs_producer_t *producer, int timeout_ms, char *errstr,
+                               size_t errstr_size)
+{
+    if (!producer->transactional_id) {
+        snprintf(errstr, errstr_size, "not a transactional producer");
+        return CS_ERR_CONFIG;
+    }
+    if (producer->in_txn) /* a caller bug; never leave one open */
+        cs_producer_txn_abort(producer, timeout_ms);
+    if (!producer->rk && cs_producer_recreate(producer, "no client") != CS_ERR_OK) {
+        snprintf(errstr, errstr_size, "cannot create the producer client");
+        return CS_ERR_UNAVAILABLE;
+    }
+    rd_kafka_error_t *e;
+    if (!producer->txn_ready) {
+        e = rd_kafka_init_transactions(producer->rk, timeout_ms);
+        if (e) {
+            cs_producer_txn_error(producer, "init transactions", e, errstr, errstr_size);
+            rd_kafka_error_destroy(e);
+            return CS_ERR_UNAVAILABLE;
+        }
+        producer->txn_ready = true;
+    }
+    e = rd_kafka_begin_transaction(producer->rk);
+    if (e) {
+        cs_producer_txn_error(producer, "begin transaction", e, errstr, errstr_size);
+        rd_kafka_error_destroy(e);
+        return CS_ERR_UNAVAILABLE;
+    }
+    producer->in_txn = true;
+    /* The transaction's delivery reports start a generation of their own. */
+    producer->generation++;
+    producer->pending = 0;
+    producer->failed = 0;
+    return CS_ERR_OK;
+}
+
+void cs_producer_txn_abort(cs_producer_t *producer, int timeout_ms)
+{
+    if (!producer->in_txn)
+        return;
+    int64_t deadline = cs_mono_ms() + timeout_ms;
+    for (;;) {
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(producer->rk, timeout_ms);
+        if (!e)
+            break;
+        bool again = rd_kafka_error_is_retriable(e) && cs_mono_ms() < deadline;
+        char why[300];
+        snprintf(why, sizeof(why), "abort transaction: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        if (again)
+            continue;
+        /* A new client with the same transactional id makes the coordinator abort it. */
+        cs_producer_recreate(producer, why);
+        break;
+    }
+    producer->in_txn = false;
+    producer->generation++; /* reports of purged records are not this batch's business */
+    producer->pending = 0;
+    producer->failed = 0;
+    cs_counter_inc(producer->txn_aborted);
+}
+
+cs_err_t cs_producer_txn_commit(cs_producer_t *producer, rd_kafka_t *consumer,
+                                const rd_kafka_topic_partition_list_t *offsets, int timeout_ms,
+                                char *errstr, size_t errstr_size)
+{
+    if (!producer->in_txn) {
+        snprintf(errstr, errstr_size, "no open transaction");
+        return CS_ERR_TRANSIENT;
+    }
+    int64_t t0 = cs_mono_us();
+    int64_t deadline = cs_mono_ms() + timeout_ms;
+    /* Every report first: a record the broker refused says which, which the commit would not. */
+    cs_err_t rc = cs_producer_flush(producer, timeout_ms, errstr, errstr_size);
+    if (rc != CS_ERR_OK) {
+        cs_producer_txn_abort(producer, timeout_ms); /* no-op if flush recreated the client */
+        return rc == CS_ERR_FATAL ? CS_ERR_UNAVAILABLE : rc;
+    }
+    rd_kafka_error_t *e = NULL;
+    if (offsets && offsets->cnt > 0) {
+        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(consumer);
+        e = rd_kafka_send_offsets_to_transaction(producer->rk, offsets, cgmd, timeout_ms);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        if (e) {
+            /* Typically a rebalance fenced this member's generation: the batch is redone by
+             * whoever owns the partitions now. */
+            cs_producer_txn_error(producer, "send offsets to transaction", e, errstr,
+                                  errstr_size);
+            rd_kafka_error_destroy(e);
+            cs_producer_txn_abort(producer, timeout_ms);
+            return CS_ERR_TRANSIENT;
+        }
+    }
+    for (;;) {
+        int64_t left = deadline - cs_mono_ms();
+        e = rd_kafka_commit_transaction(producer->rk, (int)(left > 100 ? left : 100));
+        if (!e)
+            break;
+        if (rd_kafka_error_is_retriable(e) && cs_mono_ms() < deadline) {
+            rd_kafka_error_destroy(e); /* same commit again: librdkafka resumes it */
+            continue;
+        }
+        bool abortable = rd_kafka_error_txn_requires_abort(e);
+        cs_producer_txn_error(producer, "commit transaction", e, errstr, errstr_size);
+        rd_kafka_error_destroy(e);
+        if (abortable) {
+            cs_producer_txn_abort(producer, timeout_ms);
+        } else if (producer->in_txn) {
+            /* Out of time, outcome unknown: a new client settles it either way. */
+            cs_producer_recreate(producer, "commit outcome unknown");
+            cs_counter_inc(producer->txn_aborted);
+        }
+        return CS_ERR_UNAVAILABLE;
+    }
+    producer->in_txn = false;
+    cs_counter_inc(producer->txn_committed);
+    cs_histogram_observe(producer->txn_commit_seconds, (double)(cs_mono_us() - t0) / 1e6);
+    return CS_ERR_OK;
 }

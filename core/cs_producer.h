@@ -8,6 +8,13 @@
  * serving delivery reports and retrying, never by dropping. When librdkafka
  * reports a fatal idempotence error, the client is recreated on the next flush.
  *
+ * Transactional mode (cs_producer_new_transactional): every send happens between
+ * cs_producer_txn_begin() and cs_producer_txn_commit() / cs_producer_txn_abort(); the
+ * commit carries the consumer offsets of the input the outputs were made from
+ * (read-process-write, KIP-447), so outputs and input progress become visible together
+ * or not at all. Any failure leaves no transaction open: it is aborted, or the client is
+ * recreated (fatal errors, fencing), which makes the coordinator abort it.
+ *
  * Single-threaded: call it from the processor's main loop only.
  */
 #ifndef CS_PRODUCER_H
@@ -18,6 +25,7 @@
 #include "cs_metrics.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +34,17 @@ typedef struct cs_producer cs_producer_t;
 cs_producer_t *cs_producer_new(const char *brokers, const char *client_id, const cs_conf_t *conf,
                                cs_metrics_t *metrics, const char *component, char *errstr,
                                size_t errstr_size);
+/*
+ * A transactional producer. `transactional_id` must be unique among running producers
+ * and should be stable across restarts of one instance: a restart then aborts what the
+ * previous run left open at once, instead of after `transaction_timeout_ms`. Does not
+ * block: transactions are initialised by the first cs_producer_txn_begin().
+ */
+cs_producer_t *cs_producer_new_transactional(const char *brokers, const char *client_id,
+                                             const char *transactional_id,
+                                             int transaction_timeout_ms, const cs_conf_t *conf,
+                                             cs_metrics_t *metrics, const char *component,
+                                             char *errstr, size_t errstr_size);
 void cs_producer_destroy(cs_producer_t *producer);
 
 /*
@@ -49,5 +68,31 @@ void cs_producer_poll(cs_producer_t *producer);
 /* Records sent in the current batch whose reports are still missing. */
 size_t cs_producer_pending(const cs_producer_t *producer);
 rd_kafka_t *cs_producer_handle(cs_producer_t *producer);
+
+/* ---- transactional mode ---- */
+
+bool cs_producer_transactional(const cs_producer_t *producer);
+/*
+ * Opens a transaction (initialising transactions on this client first if needed, which
+ * waits up to timeout_ms for the coordinator and completes whatever a previous client
+ * with the same transactional id left behind). Retriable errors when Kafka is not there.
+ */
+cs_err_t cs_producer_txn_begin(cs_producer_t *producer, int timeout_ms, char *errstr,
+                               size_t errstr_size);
+/*
+ * Waits for every delivery report of the transaction, adds `offsets` (next offset to read,
+ * per input partition; may be NULL) for the consumer group of `consumer`, and commits.
+ * OK: outputs and offsets are committed together. Otherwise nothing of the transaction
+ * is committed (it was aborted, or the client recreated) and the caller redoes the work:
+ * CS_ERR_REJECTED when the broker refused a record itself, a retriable status otherwise.
+ * One case is not certain: a commit whose response never came within timeout_ms may have
+ * been applied by the coordinator. The caller resolves it by reading the group's committed
+ * offsets after the next cs_producer_txn_begin() (see cs_processor.c).
+ */
+cs_err_t cs_producer_txn_commit(cs_producer_t *producer, rd_kafka_t *consumer,
+                                const rd_kafka_topic_partition_list_t *offsets, int timeout_ms,
+                                char *errstr, size_t errstr_size);
+/* Aborts the open transaction, if any; recreates the client if that fails. */
+void cs_producer_txn_abort(cs_producer_t *producer, int timeout_ms);
 
 #endif
