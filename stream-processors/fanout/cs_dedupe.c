@@ -261,6 +261,8 @@ bool cs_dedupe_observe(cs_dedupe_t *d, const char *user, size_t user_len, const 
     if (offset <= d->last_offset)
         cs_dedupe_clear(d); /* a replay: whoever replays rebuilds the window first */
     d->last_offset = offset;
+    if (ts > d->max_ts)
+        d->max_ts = ts;
 
     /* Leave by count (exact) and, from the head, by age (never alters a decision unless
      * gateway clocks disagree by more than CS_DEDUPE_SKEW_MS). */
@@ -305,7 +307,5 @@ bool cs_dedupe_observe(cs_dedupe_t *d, const char *user, size_t user_len, const 
         d->slots[slot] = (uint32_t)idx + 1;
     else
         cs_dedupe_put(d, h[0], (uint32_t)idx + 1);
-    if (ts > d->max_ts)
-        d->max_ts = ts;
     return retry;
 }

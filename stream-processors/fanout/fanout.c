@@ -226,8 +226,12 @@ static rd_kafka_t *cs_fanout_reader(cs_fanout_t *f, char *errstr, size_t errstr_
                                                f->ctx->conf, &f->reader_kctx, errstr, errstr_size);
     if (!kconf)
         return NULL;
-    /* No group: partitions are assigned by hand and nothing is committed. */
-    if (rd_kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, errstr_size) ||
+    /* Partitions are assigned by hand and nothing is committed, so the group is never
+     * joined; librdkafka 2.0.2's consumer_poll still wants a group.id ("Unknown group"). */
+    char group[300];
+    snprintf(group, sizeof(group), "%s.rebuild", f->ctx->group);
+    if (rd_kafka_conf_set(kconf, "group.id", group, errstr, errstr_size) ||
+        rd_kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, errstr_size) ||
         rd_kafka_conf_set(kconf, "enable.partition.eof", "true", errstr, errstr_size) ||
         rd_kafka_conf_set(kconf, "statistics.interval.ms", "0", errstr, errstr_size)) {
         rd_kafka_conf_destroy(kconf);
@@ -309,6 +313,7 @@ static cs_err_t cs_fanout_rebuild(cs_fanout_t *f, char *errstr, size_t errstr_si
     }
     int64_t deadline = cs_mono_ms() + f->conf.rebuild_timeout_ms;
     uint64_t records = 0;
+    int logged = 0;
     while (remaining > 0) {
         if (cs_mono_ms() > deadline) {
             snprintf(errstr, errstr_size, "rebuild of %d retry window(s) timed out", remaining);
@@ -321,6 +326,8 @@ static cs_err_t cs_fanout_rebuild(cs_fanout_t *f, char *errstr, size_t errstr_si
         cs_fanout_part_t *p = m->partition >= 0 && (size_t)m->partition < f->nparts
                                   ? &f->parts[m->partition]
                                   : NULL;
+        if (m->err && !p && !logged++)
+            cs_log(CS_LOG_WARN, "rebuild", "%s", rd_kafka_message_errstr(m));
         if (!p || !p->rebuild) {
             rd_kafka_message_destroy(m);
             continue;
