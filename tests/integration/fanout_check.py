@@ -6,7 +6,8 @@
 Both files are kcat dumps, one record per line: key <TAB> partition <TAB> offset <TAB> value
 (kcat -f '%k\\t%p\\t%o\\t%s\\n'; the output read with isolation.level=read_committed).
 
-The expected output is every valid input envelope whose record key is its user, minus the
+The expected output is every valid input envelope (the schema's rules) whose record key is
+its user, minus the
 client retries: a record whose (user, cmid) already appeared earlier in the same input
 partition. (The tests keep the distance well inside fan-out's window, so the window's
 bounds do not come into it.) Checked:
@@ -19,8 +20,38 @@ bounds do not come into it.) Checked:
 Prints one JSON line of counts; exits 1 with the first problems found.
 """
 import json
+import re
 import sys
 from collections import defaultdict
+
+IDENT = re.compile(r"^[A-Za-z0-9_.:@|+-]{1,128}$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+FIELDS = {"v", "id", "room", "user", "cmid", "ts", "text"}
+
+
+def valid_envelope(key, value):
+    """The envelope schema's rules (schemas/envelope.schema.json), enough for the tests."""
+    try:
+        value.encode("utf-8")  # surrogate escapes = invalid UTF-8 in the record
+        env = json.loads(value)
+    except (ValueError, UnicodeEncodeError):
+        return None
+    if not isinstance(env, dict) or set(env) - FIELDS or len(value.encode("utf-8", "surrogateescape")) > 16384:
+        return None
+    if env.get("v") != 1 or not UUID.match(str(env.get("id", ""))):
+        return None
+    if not all(isinstance(env.get(f), str) and IDENT.match(env[f]) for f in ("room", "user")):
+        return None
+    if "cmid" in env and not (isinstance(env["cmid"], str) and re.match(r"^[A-Za-z0-9_.:@|+-]{1,64}$", env["cmid"])):
+        return None
+    text = env.get("text")
+    if not isinstance(text, str) or not 1 <= len(text.encode()) <= 4096:
+        return None
+    if not isinstance(env.get("ts"), int) or isinstance(env.get("ts"), bool):
+        return None
+    if key != env["user"]:
+        return None
+    return env
 
 
 def read(path):
@@ -52,11 +83,8 @@ def main():
     expected = set()
     retries = invalid = 0
     for key, part, off, value in sorted(inp, key=lambda r: (r[1], r[2])):
-        try:
-            env = json.loads(value)
-            if not isinstance(env, dict) or key != env.get("user") or "id" not in env:
-                raise ValueError
-        except ValueError:
+        env = valid_envelope(key, value)
+        if env is None:
             invalid += 1
             continue
         by_id[env["id"]] = (part, off, value)

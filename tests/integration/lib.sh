@@ -130,3 +130,30 @@ it_stop() {
   kill -"$sig" "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || IT_RC=$?
 }
+
+# it_json <json> <field>: one field of a JSON object (e.g. chatstream-produce's result line).
+it_json() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+
+# it_dump <topic> <file>: the whole topic as read_committed, one record per line:
+# key <TAB> partition <TAB> offset <TAB> value.
+it_dump() {
+  kcat -C -b "$IT_BROKERS" -t "$1" -e -q -X isolation.level=read_committed \
+       -f '%k\t%p\t%o\t%s\n' >"$2" || it_fail "kcat could not read $1"
+}
+
+# it_fanout_count: records in chat.fanout visible to read_committed readers.
+it_fanout_count() {
+  it_dump "${IT_PREFIX}chat.fanout" "$IT_DIR/count.tsv"
+  wc -l <"$IT_DIR/count.tsv"
+}
+
+# it_fanout_check <expected records>: chat.fanout against chat.messages, exactly
+# (tests/integration/fanout_check.py: ids, keys, values, per-user order within rooms).
+it_fanout_check() {
+  it_dump "${IT_PREFIX}chat.messages" "$IT_DIR/in.tsv"
+  it_dump "${IT_PREFIX}chat.fanout" "$IT_DIR/out.tsv"
+  local res
+  res=$(python3 "$IT_REPO/tests/integration/fanout_check.py" "$IT_DIR/in.tsv" "$IT_DIR/out.tsv" \
+        --expect "$1") || it_fail "chat.fanout does not match chat.messages: $res"
+  it_log "ok: chat.fanout exact: $res"
+}
