@@ -55,6 +55,19 @@ static cs_err_t cs_json_string(cs_json_reader_t *r, const char **out, size_t *ou
     size_t room = r->arena_size - r->arena_used;
     size_t n = 0;
     for (;;) {
+        /* Fast path: a run of printable ASCII other than '"' and '\\' is copied at once
+         * (the whole of a typical chat message); everything else goes byte by byte below. */
+        const unsigned char *run = r->p;
+        while (run < r->end && *run >= 0x20 && *run < 0x80 && *run != '"' && *run != '\\')
+            run++;
+        if (run > r->p) {
+            size_t k = (size_t)(run - r->p);
+            if (n + k + 3 >= room) /* as the per-byte check below would have found */
+                return cs_json_fail(r, CS_ERR_TOO_LARGE, "string arena exhausted");
+            memcpy(dst + n, r->p, k);
+            n += k;
+            r->p = run;
+        }
         if (r->p >= r->end)
             return cs_json_fail(r, CS_ERR_BAD_JSON, "unterminated string");
         unsigned char c = *r->p;

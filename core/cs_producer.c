@@ -208,7 +208,7 @@ cs_err_t cs_producer_send(cs_producer_t *producer, const char *topic, int32_t pa
             rd_kafka_headers_destroy(headers);
         return CS_ERR_UNAVAILABLE;
     }
-    int64_t deadline = cs_mono_ms() + queue_timeout_ms;
+    int64_t deadline = -1; /* read the clock only once the queue is full: hot path */
     for (;;) {
         rd_kafka_resp_err_t err;
         if (headers)
@@ -229,6 +229,8 @@ cs_err_t cs_producer_send(cs_producer_t *producer, const char *topic, int32_t pa
             cs_counter_inc(producer->sent);
             return CS_ERR_OK; /* librdkafka owns the headers now */
         }
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && deadline < 0)
+            deadline = cs_mono_ms() + queue_timeout_ms;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cs_mono_ms() >= deadline) {
             if (headers)
                 rd_kafka_headers_destroy(headers);
