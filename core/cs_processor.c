@@ -628,9 +628,16 @@ static void cs_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else {
             rd_kafka_assign(rk, parts);
         }
-        /* While the sink is failing, new partitions wait too. */
-        if (atomic_load(&c->failing) && parts->cnt > 0)
-            rd_kafka_pause_partitions(rk, parts);
+        /* While the sink is failing, new partitions wait too; otherwise they must run.
+         * librdkafka keeps a partition's pause flag across unassign and assign: one paused
+         * by a failure, revoked, and assigned again after the recovery (which resumed only
+         * the assignment of that moment) would otherwise never be fetched again. */
+        if (parts->cnt > 0) {
+            if (atomic_load(&c->failing))
+                rd_kafka_pause_partitions(rk, parts);
+            else
+                rd_kafka_resume_partitions(rk, parts);
+        }
         atomic_store(&c->assigned_once, true);
         if (c->proc->on_rebalance)
             c->proc->on_rebalance(c->state, true, parts);

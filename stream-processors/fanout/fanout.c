@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 typedef struct cs_fanout_conf {
     char *output_topic;
@@ -35,6 +36,7 @@ typedef struct cs_fanout_conf {
     bool rebuild;
     int64_t rebuild_timeout_ms;
     int64_t queue_timeout_ms;
+    int64_t test_delay_ms;
 } cs_fanout_conf_t;
 
 static const cs_conf_def_t cs_fanout_defs[] = {
@@ -54,6 +56,9 @@ static const cs_conf_def_t cs_fanout_defs[] = {
                     1000, 3600000, "Give up a rebuild (and retry the batch later) after this long."),
     CS_CONF_ROW_INT(cs_fanout_conf_t, queue_timeout_ms, "produce.queue.timeout.ms", "30000", 100,
                     600000, "How long to wait for room in a full local producer queue."),
+    CS_CONF_ROW_INT(cs_fanout_conf_t, test_delay_ms, "test.batch.delay.ms", "0", 0, 60000,
+                    "Testing only: hold each batch's transaction open this long after "
+                    "producing, to widen race windows (zombie tests)."),
 };
 
 /* One input partition's retry window and where it stands. */
@@ -466,6 +471,8 @@ static cs_err_t cs_fanout_process(void *state, cs_record_t *recs, size_t n, char
         }
         f->pend_out++;
     }
+    if (f->conf.test_delay_ms > 0)
+        usleep((useconds_t)(f->conf.test_delay_ms * 1000));
     return CS_ERR_OK;
 }
 
