@@ -415,7 +415,7 @@ static void cs_embed_give_up(cs_embed_call_t *call, cs_embed_group_t *g, cs_err_
     snprintf(call->last_error, sizeof(call->last_error), "%s", reason);
 }
 
-static bool cs_embed_build(cs_embed_call_t *call, cs_embed_group_t *g)
+static bool cs_embed_build(cs_embed_call_t *call, cs_embed_group_t *g, size_t k)
 {
     cs_embedder_t *e = call->e;
     const char *headers[2] = {e->auth[0] ? e->auth : NULL, NULL};
@@ -438,6 +438,7 @@ static bool cs_embed_build(cs_embed_call_t *call, cs_embed_group_t *g)
         cs_buf_printf(b, ",\"dimensions\":%lld", (long long)e->conf->dim);
     cs_buf_putc(b, '}');
     g->req.owner = call;
+    g->req.index = k; /* after init, which zeroes the request */
     return !b->oom;
 }
 
@@ -629,8 +630,7 @@ static cs_err_t cs_embed_openai(cs_embedder_t *e, cs_embed_item_t *items, size_t
                 next = g->ready_at < next ? g->ready_at : next;
                 continue;
             }
-            g->req.index = k;
-            if (!cs_embed_build(&call, g) || !cs_httpc_add(multi, &g->req)) {
+            if (!cs_embed_build(&call, g, k) || !cs_httpc_add(multi, &g->req)) {
                 cs_breaker_cancel(&e->breaker);
                 cs_httpc_req_cleanup(&g->req);
                 cs_embed_give_up(&call, g, CS_ERR_NOMEM, "out of memory building a request");
