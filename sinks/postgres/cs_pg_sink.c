@@ -138,40 +138,20 @@ fail:
     return rc;
 }
 
-/* COPY text format: backslash, tab, newline and carriage return must be escaped. */
-static void cs_copy_field(cs_buf_t *out, const char *s, size_t len)
-{
-    if (!cs_buf_reserve(out, len * 2 + 1))
-        return;
-    char *p = out->data + out->len;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        switch (c) {
-        case '\\': *p++ = '\\'; *p++ = '\\'; break;
-        case '\t': *p++ = '\\'; *p++ = 't'; break;
-        case '\n': *p++ = '\\'; *p++ = 'n'; break;
-        case '\r': *p++ = '\\'; *p++ = 'r'; break;
-        default: *p++ = c;
-        }
-    }
-    out->len = (size_t)(p - out->data);
-    out->data[out->len] = '\0';
-}
-
 static void cs_copy_row(cs_buf_t *out, const cs_envelope_t *m)
 {
     cs_buf_append(out, m->id, CS_UUID_STR_LEN);
     cs_buf_putc(out, '\t');
-    cs_copy_field(out, m->room, m->room_len);
+    cs_pg_copy_text(out, m->room, m->room_len);
     cs_buf_putc(out, '\t');
-    cs_copy_field(out, m->user, m->user_len);
+    cs_pg_copy_text(out, m->user, m->user_len);
     cs_buf_putc(out, '\t');
     if (m->cmid)
-        cs_copy_field(out, m->cmid, m->cmid_len);
+        cs_pg_copy_text(out, m->cmid, m->cmid_len);
     else
         cs_buf_append(out, "\\N", 2);
     cs_buf_putc(out, '\t');
-    cs_copy_field(out, m->text, m->text_len);
+    cs_pg_copy_text(out, m->text, m->text_len);
     cs_buf_printf(out, "\t%lld\n", (long long)m->ts);
 }
 
@@ -180,35 +160,12 @@ static cs_err_t cs_pg_sink_txn(cs_pg_sink_t *sink, size_t *inserted, char *errst
 {
     PGconn *conn = sink->conn;
     cs_err_t rc;
+    PGresult *res;
     if ((rc = cs_pg_exec(conn, "BEGIN", errstr, errstr_size)) != CS_ERR_OK)
         return rc;
-    PGresult *res = PQexec(conn, "COPY messages_stage FROM STDIN");
-    if (PQresultStatus(res) != PGRES_COPY_IN) {
-        rc = cs_pg_error(conn, res, errstr, errstr_size);
-        PQclear(res);
+    if ((rc = cs_pg_copy_in(conn, "COPY messages_stage FROM STDIN", &sink->copy, errstr,
+                            errstr_size)) != CS_ERR_OK)
         return rc;
-    }
-    PQclear(res);
-    /* Hand libpq the rows in chunks so it never holds two copies of a huge batch. */
-    const size_t chunk = 1 << 20;
-    for (size_t off = 0; off < sink->copy.len; off += chunk) {
-        size_t n = sink->copy.len - off < chunk ? sink->copy.len - off : chunk;
-        if (PQputCopyData(conn, sink->copy.data + off, (int)n) != 1)
-            return cs_pg_error(conn, NULL, errstr, errstr_size);
-    }
-    if (PQputCopyEnd(conn, NULL) != 1)
-        return cs_pg_error(conn, NULL, errstr, errstr_size);
-    res = PQgetResult(conn);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rc = cs_pg_error(conn, res, errstr, errstr_size);
-        PQclear(res);
-        while ((res = PQgetResult(conn)))
-            PQclear(res);
-        return rc;
-    }
-    PQclear(res);
-    while ((res = PQgetResult(conn)))
-        PQclear(res);
 
     if ((rc = cs_pg_exec(conn, "SAVEPOINT fast", errstr, errstr_size)) != CS_ERR_OK)
         return rc;
