@@ -1,11 +1,14 @@
 /*
  * The MongoDB sink: each batch is one unordered bulk insert into mongo.collection.
  *
- *   {_id: UUID(message id), room, user, cmid?, text, ts: Date, stored_at: Date}
+ *   {_id: UUID(message id), room, user, cmid?, dedupe, text, ts: Date, stored_at: Date}
  *
- * Idempotent like the PostgreSQL sink: _id is the message id, and a unique index
- * on {user, cmid} (only documents that have a cmid) stores a client's retried send
- * once. A write error with code 11000 (duplicate key) therefore means "already
+ * Idempotent like the PostgreSQL sink: _id is the message id, and a unique index on
+ * {user, dedupe} stores a client's retried send once. dedupe is "c:<cmid>" when the
+ * client gave a cmid and "i:<message id>" otherwise: the portable form of a unique
+ * index on {user, cmid} over documents that have one (partialFilterExpression is not
+ * implemented by FerretDB 1.x; a plain unique index would make every cmid-less
+ * message of a user collide on null). A write error with code 11000 (duplicate key) therefore means "already
  * written" and counts as success; because the bulk is unordered, every other
  * document of the batch is still inserted. Any other per-document write error is
  * the input's fault (CS_ERR_REJECTED: the framework splits the batch and the
@@ -41,7 +44,7 @@ static const cs_conf_def_t cs_mongo_defs[] = {
     CS_CONF_ROW_INT(cs_mongo_conf_t, timeout_ms, "mongo.timeout.ms", "30000", 100, 3600000,
                     "Server selection and socket timeout (unless the URI sets them)."),
     CS_CONF_ROW_BOOL(cs_mongo_conf_t, create_indexes, "mongo.create.indexes", "true",
-                     "Create the unique {user, cmid} index at start-up."),
+                     "Create the unique {user, dedupe} index at start-up."),
 };
 
 typedef struct cs_mongo_sink {
@@ -136,27 +139,26 @@ static void *cs_mongo_open(const void *vconf, cs_metrics_t *metrics, char *errst
     return sink;
 }
 
-/* The unique {user, cmid} index, once; failures are retriable (the server may be down). */
+/* The unique {user, dedupe} index, once; failures are retriable (the server may be down). */
 static cs_err_t cs_mongo_indexes(cs_mongo_sink_t *sink, char *errstr, size_t errstr_size)
 {
     if (sink->indexed || !sink->conf->create_indexes)
         return CS_ERR_OK;
     bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(sink->conf->collection), "indexes", "[",
-                           "{", "key", "{", "user", BCON_INT32(1), "cmid", BCON_INT32(1), "}",
-                           "name", BCON_UTF8("user_cmid"), "unique", BCON_BOOL(true),
-                           "partialFilterExpression", "{", "cmid", "{", "$exists",
-                           BCON_BOOL(true), "}", "}", "}", "]");
+                           "{", "key", "{", "user", BCON_INT32(1), "dedupe", BCON_INT32(1), "}",
+                           "name", BCON_UTF8("user_dedupe"), "unique", BCON_BOOL(true), "}",
+                           "]");
     bson_t reply;
     bson_error_t err;
     bool ok = mongoc_collection_write_command_with_opts(sink->coll, cmd, NULL, &reply, &err);
     bson_destroy(cmd);
     bson_destroy(&reply);
     if (!ok) {
-        snprintf(errstr, errstr_size, "createIndexes user_cmid: %s", err.message);
+        snprintf(errstr, errstr_size, "createIndexes user_dedupe: %s", err.message);
         return CS_ERR_UNAVAILABLE;
     }
     sink->indexed = true;
-    cs_log(CS_LOG_INFO, "mongo", "unique index user_cmid on %s.%s is in place",
+    cs_log(CS_LOG_INFO, "mongo", "unique index user_dedupe on %s.%s is in place",
            sink->conf->database, sink->conf->collection);
     return CS_ERR_OK;
 }
@@ -167,12 +169,16 @@ static bool cs_mongo_append_doc(mongoc_bulk_operation_t *bulk, const cs_envelope
     cs_uuid_t id;
     if (!cs_uuid_parse(m->id, CS_UUID_STR_LEN, &id))
         return false;
+    char dedupe[2 + CS_UUID_STR_LEN + 64 + 1];
+    int dl = m->cmid ? snprintf(dedupe, sizeof(dedupe), "c:%.*s", (int)m->cmid_len, m->cmid)
+                     : snprintf(dedupe, sizeof(dedupe), "i:%s", m->id);
     bson_t doc;
     bson_init(&doc);
     bool ok = BSON_APPEND_BINARY(&doc, "_id", BSON_SUBTYPE_UUID, id.b, 16) &&
               bson_append_utf8(&doc, "room", 4, m->room, (int)m->room_len) &&
               bson_append_utf8(&doc, "user", 4, m->user, (int)m->user_len) &&
               (!m->cmid || bson_append_utf8(&doc, "cmid", 4, m->cmid, (int)m->cmid_len)) &&
+              bson_append_utf8(&doc, "dedupe", 6, dedupe, dl) &&
               bson_append_utf8(&doc, "text", 4, m->text, (int)m->text_len) &&
               BSON_APPEND_DATE_TIME(&doc, "ts", m->ts) &&
               BSON_APPEND_DATE_TIME(&doc, "stored_at", now_ms) &&

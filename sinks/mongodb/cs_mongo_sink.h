@@ -10,7 +10,7 @@ typedef struct cs_mongo_conf {
     char *database;
     char *collection;
     int64_t timeout_ms;           /* server selection / socket timeout unless the URI sets them */
-    bool create_indexes;          /* the unique {user, cmid} index */
+    bool create_indexes;          /* the unique {user, dedupe} index */
 } cs_mongo_conf_t;
 
 #endif
