@@ -518,18 +518,14 @@ static cs_err_t cs_qdrant_create_index(cs_qdrant_t *q, uint32_t shard, const cha
     return rc;
 }
 
-cs_err_t cs_qdrant_ensure(cs_qdrant_t *q, uint32_t shard, uint32_t dim, char *errstr,
-                          size_t errstr_size)
+cs_err_t cs_qdrant_ensure(cs_qdrant_t *q, uint32_t shard, uint32_t dim, uint32_t *actual,
+                          char *errstr, size_t errstr_size)
 {
     cs_qdrant_shard_t *s = &q->shards[shard];
     uint32_t have = atomic_load(&s->ensured_dim);
-    if (have == dim)
+    *actual = have;
+    if (have != 0)
         return CS_ERR_OK;
-    if (have != 0) {
-        snprintf(errstr, errstr_size, "shard %u: collection %s has %u-dimensional vectors, the "
-                 "record has %u", shard, q->conf->collection, have, dim);
-        return CS_ERR_CONFIG;
-    }
     cs_httpc_req_t req = {0};
     if (!cs_qdrant_req(q, &req, "GET", shard, ""))
         return CS_ERR_NOMEM;
@@ -544,13 +540,7 @@ cs_err_t cs_qdrant_ensure(cs_qdrant_t *q, uint32_t shard, uint32_t dim, char *er
             rc = CS_ERR_UNAVAILABLE;
             goto done;
         }
-        if (size != dim) {
-            snprintf(errstr, errstr_size, "shard %u: collection %s has %u-dimensional vectors, "
-                     "the records have %u (another model? use another collection)", shard,
-                     q->conf->collection, size, dim);
-            rc = CS_ERR_CONFIG;
-            goto done;
-        }
+        dim = size; /* an existing collection keeps its size */
     } else if (req.status == 404 && q->conf->create) {
         cs_httpc_req_cleanup(&req);
         if (!cs_qdrant_req(q, &req, "PUT", shard, "")) {
@@ -567,7 +557,7 @@ cs_err_t cs_qdrant_ensure(cs_qdrant_t *q, uint32_t shard, uint32_t dim, char *er
                s->url, req.status == 409 ? "found" : "created", q->conf->collection, dim);
         if (req.status == 409) { /* verify what the other creator made */
             cs_httpc_req_cleanup(&req);
-            return cs_qdrant_ensure(q, shard, dim, errstr, errstr_size);
+            return cs_qdrant_ensure(q, shard, dim, actual, errstr, errstr_size);
         }
     } else {
         if (req.status == 404)
@@ -585,10 +575,11 @@ cs_err_t cs_qdrant_ensure(cs_qdrant_t *q, uint32_t shard, uint32_t dim, char *er
             goto done;
     }
     atomic_store(&s->ensured_dim, dim);
+    *actual = dim;
     cs_gauge_set(s->m_up, 1);
     rc = CS_ERR_OK;
 done:
-    if (rc != CS_ERR_OK && rc != CS_ERR_CONFIG)
+    if (rc != CS_ERR_OK)
         cs_gauge_set(s->m_up, 0);
     cs_httpc_req_cleanup(&req);
     return rc;

@@ -95,13 +95,14 @@ uint32_t cs_qdrant_shard_of(const cs_qdrant_t *qdrant, const char *user, size_t 
 uint32_t cs_jump_hash(uint64_t key, uint32_t buckets);
 
 /*
- * Makes sure shard `shard` has the collection with `dim`-sized cosine vectors and
- * the payload indexes, creating what is missing (when qdrant.create). Remembered
- * until an upsert finds the collection gone. A different vector size is a
- * configuration error (CS_ERR_CONFIG).
+ * Makes sure shard `shard` has the collection and its payload indexes, creating what
+ * is missing (when qdrant.create) with `dim`-sized cosine vectors. *actual gets the
+ * collection's vector size: an existing collection keeps its own, whatever `dim` says
+ * (the caller decides what to do with records of another size). Remembered until an
+ * upsert finds the collection gone.
  */
-cs_err_t cs_qdrant_ensure(cs_qdrant_t *qdrant, uint32_t shard, uint32_t dim, char *errstr,
-                          size_t errstr_size);
+cs_err_t cs_qdrant_ensure(cs_qdrant_t *qdrant, uint32_t shard, uint32_t dim, uint32_t *actual,
+                          char *errstr, size_t errstr_size);
 
 /*
  * Upserts pts[0..n) with wait=true: per shard in requests of qdrant.upsert.points,

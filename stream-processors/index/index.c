@@ -185,11 +185,6 @@ static cs_err_t cs_index_process(void *state, cs_record_t *recs, size_t n, char 
                              v->user);
             continue;
         }
-        if (x->dim && v->dim != x->dim) {
-            cs_record_reject(&recs[i], CS_ERR_BAD_FIELD, "vector has %u dimensions; the "
-                             "collection has %u", v->dim, x->dim);
-            continue;
-        }
         if (*x->pconf->model && (v->model_len != strlen(x->pconf->model) ||
                                  memcmp(v->model, x->pconf->model, v->model_len) != 0)) {
             cs_record_reject(&recs[i], CS_ERR_BAD_FIELD, "model '%s' is not index.model '%s'",
@@ -209,35 +204,51 @@ static cs_err_t cs_index_process(void *state, cs_record_t *recs, size_t n, char 
     bool touched[CS_QDRANT_MAX_SHARDS] = {0};
     for (size_t j = 0; j < k; j++)
         touched[x->pts[j].shard] = true;
-    uint32_t dim = x->dim ? x->dim : x->pts[0].rec->dim;
+    uint32_t want = x->dim;
+    if (!want) {
+        /* A collection that exists keeps its size (ensure() reports it); one that must be
+         * created gets the most common size of this batch, so one odd record cannot
+         * shape it. */
+        size_t best = 0;
+        for (size_t j = 0; j < k && best <= k / 2; j++) {
+            size_t same = 0;
+            for (size_t i2 = 0; i2 < k; i2++)
+                same += x->pts[i2].rec->dim == x->pts[j].rec->dim;
+            if (same > best) {
+                best = same;
+                want = x->pts[j].rec->dim;
+            }
+        }
+    }
     for (uint32_t s = 0; s < x->nshards; s++) {
         if (!touched[s])
             continue;
-        cs_err_t rc = cs_qdrant_ensure(x->qdrant, s, dim, errstr, errstr_size);
-        if (rc == CS_ERR_CONFIG) {
-            /* The collection exists with another vector size: an operator's decision to
-             * make, not a reason to dead-letter everything. Keep retrying, loudly. */
+        uint32_t have;
+        cs_err_t rc = cs_qdrant_ensure(x->qdrant, s, want, &have, errstr, errstr_size);
+        if (rc != CS_ERR_OK)
+            return rc;
+        if (x->dim && have != x->dim) {
+            snprintf(errstr, errstr_size, "shard %u's collection has %u-dimensional vectors, "
+                     "the others %u: fix the collections (or reshard into a new one)", s, have,
+                     x->dim);
             cs_log(CS_LOG_ERROR, "index", "%s", errstr);
             return CS_ERR_UNAVAILABLE;
         }
-        if (rc != CS_ERR_OK)
-            return rc;
+        x->dim = have;
     }
-    if (!x->dim) {
-        x->dim = dim;
-        /* records of this batch decoded before the size was known */
-        size_t kept = 0;
-        for (size_t j = 0; j < k; j++) {
-            if (x->pts[j].rec->dim != dim) {
-                cs_record_reject(&recs[x->rec_of[j]], CS_ERR_BAD_FIELD, "vector has %u "
-                                 "dimensions; the collection has %u", x->pts[j].rec->dim, dim);
-                continue;
-            }
-            x->pts[kept] = x->pts[j];
-            x->rec_of[kept++] = x->rec_of[j];
+    /* Records of another size cannot go into this collection: dead-lettered (kept there
+     * for a replay into a collection of their size, e.g. after a model change). */
+    size_t kept = 0;
+    for (size_t j = 0; j < k; j++) {
+        if (x->pts[j].rec->dim != x->dim) {
+            cs_record_reject(&recs[x->rec_of[j]], CS_ERR_BAD_FIELD, "vector has %u dimensions; "
+                             "the collection has %u", x->pts[j].rec->dim, x->dim);
+            continue;
         }
-        k = kept;
+        x->pts[kept] = x->pts[j];
+        x->rec_of[kept++] = x->rec_of[j];
     }
+    k = kept;
     cs_err_t rc = cs_qdrant_upsert(x->qdrant, x->pts, k, x->shard_status, errstr, errstr_size);
     for (size_t j = 0; j < k; j++)
         if (x->pts[j].status == CS_ERR_REJECTED && rc != CS_ERR_REJECTED)
