@@ -5,6 +5,7 @@
   semantic_check.py placement URL,URL,...   every point of every shard is in the shard its user
                                             hashes to (jump hash of FNV-1a 64, as cs_qdrant.c);
                                             prints the number misplaced, also checks point id == payload-less id form
+  semantic_check.py per-shard N             stdin: chat.vectors values -> distinct ids per shard of N
   semantic_check.py jump KEY N              one jump-hash value (for cross-checks)
   semantic_check.py search FILE EXPR        evaluates EXPR over the answer in FILE (as `r`); exit 1 if false
 """
@@ -67,6 +68,15 @@ def main():
                 if offset is None:
                     break
         print(bad)
+    elif cmd == "per-shard":
+        n = int(sys.argv[2])
+        ids = {}
+        for line in sys.stdin:
+            line = line.strip()
+            if line:
+                r = json.loads(line)
+                ids[r["id"]] = jump(fnv1a64(r["user"].encode()), n)
+        print(" ".join(str(sum(1 for s in ids.values() if s == k)) for k in range(n)))
     elif cmd == "jump":
         print(jump(int(sys.argv[2]), int(sys.argv[3])))
     elif cmd == "search":
