@@ -30,9 +30,9 @@ const cs_conf_def_t cs_embed_conf_defs[] = {
                     "openai: environment variable holding the API key (unset: no key sent)."),
     CS_CONF_ROW_STR(cs_embed_conf_t, api_key_file, "embed.api.key.file", "", 4096,
                     "openai: file whose first line is the API key (wins over the variable)."),
-    CS_CONF_ROW_INT(cs_embed_conf_t, dim, "embed.dim", "256", 0, CS_VREC_DIM_MAX,
-                    "hash: vector dimensions; openai: 'dimensions' to request (0: the model's "
-                    "own)."),
+    CS_CONF_ROW_INT(cs_embed_conf_t, dim, "embed.dim", "0", 0, CS_VREC_DIM_MAX,
+                    "hash: vector dimensions (0: 1024); openai: 'dimensions' to request (0: the "
+                    "model's own)."),
     CS_CONF_ROW_INT(cs_embed_conf_t, batch_inputs, "embed.batch.inputs", "128", 1, 2048,
                     "openai: most inputs in one request."),
     CS_CONF_ROW_INT(cs_embed_conf_t, batch_tokens, "embed.batch.tokens", "30000", 100, 1000000,
@@ -98,6 +98,17 @@ uint64_t cs_fnv1a64(const void *data, size_t len)
     return h;
 }
 
+/* splitmix64's finaliser: a second, independent-looking hash of a word from its first. */
+static uint64_t cs_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
 static bool cs_word_byte(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
@@ -119,8 +130,12 @@ void cs_embed_hash(const char *text, size_t len, uint32_t dim, float *out)
         }
         if (wl == 0)
             continue;
+        /* Two signed buckets per word (the second from a mixed hash): a word that collides
+         * with another in one bucket shares only half its weight with it. */
         uint64_t h = cs_fnv1a64(word, wl);
+        uint64_t g = cs_mix64(h);
         out[h % dim] += (h >> 63) ? -1.0f : 1.0f;
+        out[g % dim] += (g >> 63) ? -1.0f : 1.0f;
         words++;
     }
     if (words == 0) { /* punctuation only: a fixed direction of its own, never a zero vector */
@@ -281,13 +296,11 @@ cs_embedder_t *cs_embedder_new(const cs_embed_conf_t *conf, cs_metrics_t *metric
     cs_breaker_init(&e->breaker, (int)conf->breaker_failures, conf->breaker_open_ms,
                     conf->breaker_open_max_ms);
     if (strcmp(conf->provider, "hash") == 0) {
-        if (conf->dim < 1) {
-            snprintf(errstr, errstr_size, "embed.dim must be at least 1 for the hash provider");
-            goto fail;
-        }
+        /* 1024 buckets: with two per word, an unrelated word shares a bucket with a given
+         * word about once in 256 words; at 256 dimensions it was visible in rankings. */
         e->hash = true;
         snprintf(e->model, sizeof(e->model), "%s", CS_HASH_MODEL);
-        atomic_store(&e->dim, (uint32_t)conf->dim);
+        atomic_store(&e->dim, conf->dim > 0 ? (uint32_t)conf->dim : CS_HASH_DIM_DEFAULT);
     } else if (strcmp(conf->provider, "openai") == 0) {
         if (!conf->url || !*conf->url) {
             snprintf(errstr, errstr_size, "embed.url is required for the openai provider");
@@ -684,7 +697,7 @@ cs_err_t cs_embedder_embed(cs_embedder_t *e, cs_embed_item_t *items, size_t n,
         return CS_ERR_OK;
     if (!e->hash)
         return cs_embed_openai(e, items, n, deadline_ms, sink, arg, errstr, errstr_size);
-    uint32_t dim = (uint32_t)e->conf->dim;
+    uint32_t dim = atomic_load(&e->dim);
     float *vec = malloc(dim * sizeof(float));
     if (!vec) {
         snprintf(errstr, errstr_size, "out of memory");

@@ -14,7 +14,7 @@
  *           the partitions (consumption stops instead of burning the backlog).
  *   hash    built in, offline, deterministic: words (lowercased ASCII letters and
  *           digits; other UTF-8 kept as is) hashed into `embed.dim` signed
- *           buckets (feature hashing), L2-normalised. It is LEXICAL: texts that
+ *           buckets, two per word (feature hashing), L2-normalised. It is LEXICAL: texts that
  *           share words are close, synonyms are not. Model "lexical-hash-v1".
  *
  * Thread-safe: search threads share one embedder (and so one breaker).
@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #define CS_HASH_MODEL "lexical-hash-v1"
+#define CS_HASH_DIM_DEFAULT 1024
 
 typedef struct cs_embed_conf {
     char *provider;               /* "hash" or "openai" */
@@ -39,7 +40,7 @@ typedef struct cs_embed_conf {
     char *url;                    /* openai: base URL, e.g. http://127.0.0.1:8080/v1 */
     char *api_key_env;            /* openai: environment variable holding the key */
     char *api_key_file;           /* openai: or a file whose first line is the key */
-    int64_t dim;                  /* hash: dimensions; openai: "dimensions" to request (0: model's) */
+    int64_t dim;                  /* hash: dimensions (0: 1024); openai: "dimensions" to request (0: model's) */
     int64_t batch_inputs;         /* inputs per request */
     int64_t batch_tokens;         /* estimated tokens per request */
     int64_t inflight;             /* requests in flight at once */

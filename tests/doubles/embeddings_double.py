@@ -9,7 +9,7 @@ Follows the OpenAI embeddings API: request {"model", "input": string | [string],
 Limits as documented: at most 2048 inputs, no empty strings.
 
 The vectors are the same lexical feature hashing as chatstream's built-in `hash`
-provider (FNV-1a 64 of lowercased words into signed buckets, L2-normalised), so a
+provider (FNV-1a 64 of lowercased words into two signed buckets each, L2-normalised), so a
 pipeline run against this double finds messages by their words, for real.
 
 Test controls (see double_common.py) plus:
@@ -36,6 +36,15 @@ def fnv1a64(data):
     return h
 
 
+def mix64(x):
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & MASK
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & MASK
+    x ^= x >> 31
+    return x
+
+
 def word_byte(b):
     return (97 <= b <= 122) or (65 <= b <= 90) or (48 <= b <= 57) or b >= 0x80
 
@@ -57,7 +66,9 @@ def lexical_hash(text, dim):
         if not w:
             continue
         h = fnv1a64(w)
+        g = mix64(h)
         vec[h % dim] += -1.0 if h >> 63 else 1.0
+        vec[g % dim] += -1.0 if g >> 63 else 1.0
         words += 1
     if words == 0:
         vec[fnv1a64(b"\0") % dim] = 1.0
@@ -71,7 +82,7 @@ def lexical_hash(text, dim):
 class EmbeddingsHandler(DoubleHandler):
     api_key = None
     poison = None
-    default_dim = 256
+    default_dim = 1024
     prefix = "/v1"
 
     def error_body(self, status, message):
@@ -139,7 +150,7 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--api-key")
     ap.add_argument("--poison")
-    ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--dim", type=int, default=1024, help="the model's own size (when no dimensions is asked)")
     ap.add_argument("--prefix", default="/v1")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()

@@ -66,5 +66,5 @@ grep 'chatstream.dlq.processor=index' "$IT_DIR/dlq2.txt" >"$IT_DIR/dlq_index.txt
 it_assert_eq "$(wc -l <"$IT_DIR/dlq_index.txt")" 3 "records the index dead-lettered"
 it_assert "not JSON -> BAD_JSON" "grep -q 'chatstream.dlq.error=BAD_JSON' '$IT_DIR/dlq_index.txt'"
 it_assert "wrong key -> says so" "grep -q 'record key is not the user id' '$IT_DIR/dlq_index.txt'"
-it_assert "wrong size -> says so" "grep -q 'vector has 3 dimensions; the collection has 256' '$IT_DIR/dlq_index.txt'"
+it_assert "wrong size -> says so" "grep -q 'vector has 3 dimensions; the collection has 1024' '$IT_DIR/dlq_index.txt'"
 it_stop "$index"; it_assert_eq "$IT_RC" 0 "index exit status after SIGTERM"
