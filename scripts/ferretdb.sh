@@ -10,7 +10,7 @@
 #
 # Settings (environment): CS_MONGO_PORT (default 17017), CS_PG_PORT (default 15432),
 # CS_VAR, CS_CACHE as in services.sh, CS_FERRETDB_VERSION (default v1.24.0),
-# CS_FERRETDB_BACKEND (postgresql, the default, or sqlite).
+# CS_FERRETDB_BACKEND (postgresql, the default, or sqlite), CS_GO (a go command to use).
 #
 # Go: FerretDB 1.24 needs Go >= 1.22. A go >= 1.21 on PATH fetches that toolchain
 # itself (GOTOOLCHAIN=auto, from the module proxy); an older one (Debian 12's 1.19)
@@ -37,7 +37,7 @@ go_minor() { "$1" env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p'
 
 find_go() {  # prints a go command able to build FerretDB
   local g
-  for g in "$(command -v go || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
+  for g in ${CS_GO:-} "$(command -v go || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
     [[ -n $g && -x $g ]] || continue
     local minor; minor=$(go_minor "$g")
     [[ -n $minor ]] || continue
@@ -45,9 +45,16 @@ find_go() {  # prints a go command able to build FerretDB
     # too old to switch toolchains by itself: fetch one as a module
     local tc=golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
     log "go 1.$minor is too old; fetching $tc"
-    local dir
-    dir=$(GOFLAGS=-mod=mod "$g" mod download -json "$tc" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-    if [[ -n $dir && -x $dir/bin/go ]]; then echo "$dir/bin/go"; return 0; fi
+    local dir root=$CS_CACHE/$GO_TOOLCHAIN
+    if [[ ! -x $root/bin/go ]]; then
+      dir=$(cd /tmp && GOFLAGS=-mod=mod "$g" mod download -json "$tc" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+      [[ -n $dir && -f $dir/bin/go ]] || continue
+      # module files are unpacked read-only and without exec bits: make a usable copy
+      rm -rf "$root.tmp" && mkdir -p "$(dirname "$root")" && cp -r "$dir" "$root.tmp"
+      chmod -R u+w "$root.tmp" && chmod +x "$root.tmp"/bin/* "$root.tmp"/pkg/tool/*/*
+      rm -rf "$root" && mv "$root.tmp" "$root"
+    fi
+    echo "$root/bin/go"; return 0
   done
   die "no Go toolchain found (apt-get install golang-go)"
 }
