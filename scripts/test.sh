@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test.sh — the test command: builds chatstream twice (Release, and Debug with
+# test.sh — the test command: installs what is missing (scripts/deps.sh), builds chatstream twice (Release, and Debug with
 # AddressSanitizer + UndefinedBehaviorSanitizer), runs the unit tests and fuzz-corpus
 # replays under both, then the integration tests against real Kafka and PostgreSQL
 # (started and stopped by the ctest fixture through scripts/services.sh).
@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
+
+scripts/deps.sh   # Debian packages; a no-op when they are all there
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$JOBS"

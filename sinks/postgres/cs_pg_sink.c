@@ -1,5 +1,6 @@
 /*
- * The PostgreSQL sink: each batch is one transaction,
+ * The PostgreSQL sink. A batch is split by user into `pg.connections` lanes, each
+ * lane one connection and one transaction, run in parallel:
  *
  *   COPY messages_stage FROM STDIN;            -- unindexed temp table: fast
  *   SAVEPOINT fast;
@@ -8,11 +9,18 @@
  *     ROLLBACK TO fast; INSERT ... ON CONFLICT DO NOTHING;
  *   COMMIT;                                    -- the stage empties on commit
  *
- * COPY cannot skip conflicts; staging lets us COPY and still be idempotent. The
- * plain INSERT is the fast path: ON CONFLICT probes every unique index before each
- * row and measured about half as fast here, while duplicates are rare (replays after
- * a crash or rebalance), so they pay for the slow path only when they occur.
- * The connection is made lazily and remade after any connection error, so a
+ * Why this shape (measured on the 2-core machine, see README "Benchmarks"):
+ *   - COPY cannot skip conflicts; staging lets us COPY and still be idempotent.
+ *   - The plain INSERT is the fast path: ON CONFLICT probes every unique index before
+ *     each row and ran at about half the speed, while duplicates are rare (replays
+ *     after a crash or rebalance, client retries), so only their batches pay for it.
+ *   - One backend tops out near 60k rows/s on index maintenance; lanes put both
+ *     cores to work. Sharding by user keeps a user's retries and a message's replays
+ *     in one lane, so the lanes' transactions never wait on each other's keys.
+ * A batch is durable when every lane committed. If one lane fails, write_batch
+ * fails and the framework retries the whole batch: the lanes that had committed
+ * then find their rows already stored (the ON CONFLICT path), so nothing doubles.
+ * Connections are made lazily and remade after any connection error, so a
  * restarted PostgreSQL is picked up by the next retry.
  */
 #include "cs_pg.h"
@@ -23,23 +31,49 @@
 #include "cs_time.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define CS_PG_MAX_LANES 16
+
 #define CS_PG_INSERT_STAGE                                                                         \
     "INSERT INTO messages (id, room, user_id, client_msg_id, body, sent_at) "                      \
     "SELECT id, room, user_id, client_msg_id, body, "                                              \
     "       timestamptz 'epoch' + sent_ms * interval '1 millisecond' FROM messages_stage"
 
-typedef struct cs_pg_sink {
-    const cs_pg_sink_conf_t *conf;
+typedef struct cs_pg_sink cs_pg_sink_t;
+
+/* One connection, its share of the current batch, and its outcome. */
+typedef struct cs_pg_lane {
+    cs_pg_sink_t *sink;
+    int index;
     PGconn *conn;                 /* NULL until connected / after a connection error */
-    bool migrated;
+    cs_buf_t copy;                /* COPY text of this lane's rows in the current batch */
+    size_t rows;                  /* rows in `copy` */
+    size_t inserted;              /* result: rows new to the table */
+    bool conflict;                /* result: took the ON CONFLICT path */
+    cs_err_t status;              /* result */
+    char errstr[256];             /* result */
+    pthread_t thread;             /* lanes > 0 run on their own threads */
+} cs_pg_lane_t;
+
+struct cs_pg_sink {
+    const cs_pg_sink_conf_t *conf;
+    cs_pg_lane_t lanes[CS_PG_MAX_LANES];
+    int nlanes;
+    bool threads_started;
+    bool migrated;                /* set by the lane that applied migrations */
+    pthread_mutex_t lock;         /* guards generation, pending, stop, migrated */
+    pthread_cond_t work;          /* a new batch for the lane threads */
+    pthread_cond_t done;          /* a lane thread finished its share */
+    uint64_t generation;
+    int pending;
+    bool stop;
     atomic_bool healthy;
-    cs_buf_t copy;                /* COPY text of the current batch */
     cs_histogram_t *m_write;
     cs_counter_t *m_rows;
     cs_counter_t *m_dups;
@@ -47,7 +81,7 @@ typedef struct cs_pg_sink {
     cs_counter_t *m_errors_rejected;
     cs_counter_t *m_connects;
     cs_counter_t *m_slow_path;
-} cs_pg_sink_t;
+};
 
 static const cs_conf_def_t cs_pg_sink_defs[] = {
     CS_CONF_ROW_STR(cs_pg_sink_conf_t, dsn, "pg.dsn",
@@ -59,112 +93,98 @@ static const cs_conf_def_t cs_pg_sink_defs[] = {
                     100, 3600000, "Server-side timeout for each statement."),
     CS_CONF_ROW_BOOL(cs_pg_sink_conf_t, migrate, "pg.migrate", "true",
                      "Apply the schema migrations at start-up."),
+    CS_CONF_ROW_INT(cs_pg_sink_conf_t, connections, "pg.connections", "2", 1, CS_PG_MAX_LANES,
+                    "Connections writing each batch in parallel (rows sharded by user)."),
 };
 
-static void *cs_pg_sink_open(const void *vconf, cs_metrics_t *metrics, char *errstr,
-                             size_t errstr_size)
-{
-    cs_pg_sink_t *sink = calloc(1, sizeof(*sink));
-    if (!sink) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return NULL;
-    }
-    sink->conf = vconf;
-    const char *l = "sink=\"postgres\"";
-    sink->m_write = cs_metrics_histogram(metrics, "chatstream_db_write_seconds", l,
-                                         "Time to write one batch (one transaction).",
-                                         cs_metrics_latency_buckets,
-                                         cs_metrics_latency_nbuckets);
-    sink->m_rows = cs_metrics_counter(metrics, "chatstream_db_rows_written_total", l,
-                                      "Messages newly stored.");
-    sink->m_dups = cs_metrics_counter(metrics, "chatstream_db_rows_duplicate_total", l,
-                                      "Messages already stored (replays and client retries).");
-    sink->m_errors_retriable =
-        cs_metrics_counter(metrics, "chatstream_db_errors_total", "sink=\"postgres\",kind=\"retriable\"",
-                           "Failed batch writes, by kind.");
-    sink->m_errors_rejected =
-        cs_metrics_counter(metrics, "chatstream_db_errors_total", "sink=\"postgres\",kind=\"rejected\"",
-                           "Failed batch writes, by kind.");
-    sink->m_connects = cs_metrics_counter(metrics, "chatstream_db_connects_total", l,
-                                          "Connections made to the database.");
-    sink->m_slow_path = cs_metrics_counter(
-        metrics, "chatstream_db_conflict_batches_total", l,
-        "Batches that contained already-stored messages and took the ON CONFLICT path.");
-    atomic_store(&sink->healthy, true); /* until a write says otherwise */
-    return sink;
-}
+/* ---- one lane ------------------------------------------------------------------------ */
 
-static void cs_pg_sink_drop(cs_pg_sink_t *sink)
+static void cs_pg_lane_drop(cs_pg_lane_t *lane)
 {
-    if (sink->conn) {
-        PQfinish(sink->conn);
-        sink->conn = NULL;
+    if (lane->conn) {
+        PQfinish(lane->conn);
+        lane->conn = NULL;
     }
 }
 
-static cs_err_t cs_pg_sink_connect(cs_pg_sink_t *sink, char *errstr, size_t errstr_size)
+static cs_err_t cs_pg_lane_connect(cs_pg_lane_t *lane)
 {
-    if (sink->conn && PQstatus(sink->conn) == CONNECTION_OK)
+    cs_pg_sink_t *sink = lane->sink;
+    char *errstr = lane->errstr;
+    size_t errstr_size = sizeof(lane->errstr);
+    if (lane->conn && PQstatus(lane->conn) == CONNECTION_OK)
         return CS_ERR_OK;
-    cs_pg_sink_drop(sink);
-    sink->conn = cs_pg_connect(sink->conf->dsn, (int)sink->conf->connect_timeout_s,
+    cs_pg_lane_drop(lane);
+    lane->conn = cs_pg_connect(sink->conf->dsn, (int)sink->conf->connect_timeout_s,
                                (int)sink->conf->statement_timeout_ms, errstr, errstr_size);
-    if (!sink->conn)
+    if (!lane->conn)
         return CS_ERR_UNAVAILABLE;
     cs_counter_inc(sink->m_connects);
-    cs_err_t rc;
-    if (sink->conf->migrate && !sink->migrated) {
+    cs_err_t rc = CS_ERR_OK;
+    /* Migrations run under an advisory lock, so lanes and instances racing here are safe;
+     * the flag only saves the later lanes a round trip. */
+    pthread_mutex_lock(&sink->lock);
+    bool migrate = sink->conf->migrate && !sink->migrated;
+    pthread_mutex_unlock(&sink->lock);
+    if (migrate) {
         int applied;
-        if ((rc = cs_pg_migrate(sink->conn, &applied, errstr, errstr_size)) != CS_ERR_OK)
+        if ((rc = cs_pg_migrate(lane->conn, &applied, errstr, errstr_size)) != CS_ERR_OK)
             goto fail;
+        pthread_mutex_lock(&sink->lock);
         sink->migrated = true;
+        pthread_mutex_unlock(&sink->lock);
     }
-    rc = cs_pg_exec(sink->conn,
+    rc = cs_pg_exec(lane->conn,
                     "CREATE TEMP TABLE IF NOT EXISTS messages_stage ("
                     " id uuid, room text, user_id text, client_msg_id text, body text,"
                     " sent_ms bigint) ON COMMIT DELETE ROWS",
                     errstr, errstr_size);
     if (rc != CS_ERR_OK)
         goto fail;
-    cs_log(CS_LOG_INFO, "pg", "connected to %s:%s/%s", PQhost(sink->conn), PQport(sink->conn),
-           PQdb(sink->conn));
+    if (lane->index == 0)
+        cs_log(CS_LOG_INFO, "pg", "connected to %s:%s/%s (%d connection(s))",
+               PQhost(lane->conn), PQport(lane->conn), PQdb(lane->conn), sink->nlanes);
     return CS_ERR_OK;
 fail:
     /* A migration that fails for a reason other than the connection is a deployment
      * problem, not bad input: keep retrying (and alerting) rather than dead-lettering. */
     if (rc == CS_ERR_REJECTED)
         rc = CS_ERR_UNAVAILABLE;
-    cs_pg_sink_drop(sink);
+    cs_pg_lane_drop(lane);
     return rc;
 }
 
-static void cs_copy_row(cs_buf_t *out, const cs_envelope_t *m)
+static cs_err_t cs_pg_lane_txn(cs_pg_lane_t *lane)
 {
-    cs_buf_append(out, m->id, CS_UUID_STR_LEN);
-    cs_buf_putc(out, '\t');
-    cs_pg_copy_text(out, m->room, m->room_len);
-    cs_buf_putc(out, '\t');
-    cs_pg_copy_text(out, m->user, m->user_len);
-    cs_buf_putc(out, '\t');
-    if (m->cmid)
-        cs_pg_copy_text(out, m->cmid, m->cmid_len);
-    else
-        cs_buf_append(out, "\\N", 2);
-    cs_buf_putc(out, '\t');
-    cs_pg_copy_text(out, m->text, m->text_len);
-    cs_buf_printf(out, "\t%lld\n", (long long)m->ts);
-}
-
-static cs_err_t cs_pg_sink_txn(cs_pg_sink_t *sink, size_t *inserted, char *errstr,
-                               size_t errstr_size)
-{
-    PGconn *conn = sink->conn;
+    PGconn *conn = lane->conn;
+    char *errstr = lane->errstr;
+    size_t errstr_size = sizeof(lane->errstr);
     cs_err_t rc;
-    PGresult *res;
     if ((rc = cs_pg_exec(conn, "BEGIN", errstr, errstr_size)) != CS_ERR_OK)
         return rc;
-    if ((rc = cs_pg_copy_in(conn, "COPY messages_stage FROM STDIN", &sink->copy, errstr,
-                            errstr_size)) != CS_ERR_OK)
+    PGresult *res = PQexec(conn, "COPY messages_stage FROM STDIN");
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = cs_pg_error(conn, res, errstr, errstr_size);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    /* Hand libpq the rows in chunks so it never holds two copies of a huge batch. */
+    const size_t chunk = 1 << 20;
+    for (size_t off = 0; off < lane->copy.len; off += chunk) {
+        size_t n = lane->copy.len - off < chunk ? lane->copy.len - off : chunk;
+        if (PQputCopyData(conn, lane->copy.data + off, (int)n) != 1)
+            return cs_pg_error(conn, NULL, errstr, errstr_size);
+    }
+    if (PQputCopyEnd(conn, NULL) != 1)
+        return cs_pg_error(conn, NULL, errstr, errstr_size);
+    rc = CS_ERR_OK;
+    while ((res = PQgetResult(conn))) {
+        if (rc == CS_ERR_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+            rc = cs_pg_error(conn, res, errstr, errstr_size);
+        PQclear(res);
+    }
+    if (rc != CS_ERR_OK)
         return rc;
 
     if ((rc = cs_pg_exec(conn, "SAVEPOINT fast", errstr, errstr_size)) != CS_ERR_OK)
@@ -178,7 +198,7 @@ static cs_err_t cs_pg_sink_txn(cs_pg_sink_t *sink, size_t *inserted, char *errst
             return rc;
         }
         PQclear(res);
-        cs_counter_inc(sink->m_slow_path);
+        lane->conflict = true;
         if ((rc = cs_pg_exec(conn, "ROLLBACK TO SAVEPOINT fast", errstr, errstr_size)))
             return rc;
         res = PQexec(conn, CS_PG_INSERT_STAGE " ON CONFLICT DO NOTHING");
@@ -188,9 +208,163 @@ static cs_err_t cs_pg_sink_txn(cs_pg_sink_t *sink, size_t *inserted, char *errst
             return rc;
         }
     }
-    *inserted = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+    lane->inserted = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     return cs_pg_exec(conn, "COMMIT", errstr, errstr_size);
+}
+
+/* Writes this lane's share of the batch; the outcome is left in the lane. */
+static void cs_pg_lane_write(cs_pg_lane_t *lane)
+{
+    lane->inserted = 0;
+    lane->conflict = false;
+    lane->errstr[0] = '\0';
+    if (lane->rows == 0) {
+        lane->status = CS_ERR_OK;
+        return;
+    }
+    lane->status = cs_pg_lane_connect(lane);
+    if (lane->status != CS_ERR_OK)
+        return;
+    lane->status = cs_pg_lane_txn(lane);
+    if (lane->status == CS_ERR_OK)
+        return;
+    if (!lane->conn || PQstatus(lane->conn) != CONNECTION_OK) {
+        cs_pg_lane_drop(lane);
+    } else {
+        char ignore[128];
+        cs_pg_exec(lane->conn, "ROLLBACK", ignore, sizeof(ignore));
+    }
+}
+
+/* Lanes 1..n-1 wait here for each batch; lane 0 runs on the caller's thread. */
+static void *cs_pg_lane_main(void *arg)
+{
+    cs_pg_lane_t *lane = arg;
+    cs_pg_sink_t *sink = lane->sink;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&sink->lock);
+    for (;;) {
+        while (!sink->stop && sink->generation == seen)
+            pthread_cond_wait(&sink->work, &sink->lock);
+        if (sink->stop)
+            break;
+        seen = sink->generation;
+        pthread_mutex_unlock(&sink->lock);
+        cs_pg_lane_write(lane);
+        pthread_mutex_lock(&sink->lock);
+        if (--sink->pending == 0)
+            pthread_cond_signal(&sink->done);
+    }
+    pthread_mutex_unlock(&sink->lock);
+    return NULL;
+}
+
+/* ---- COPY text ------------------------------------------------------------------------ */
+
+/* COPY text format: backslash, tab, newline and carriage return must be escaped. */
+static void cs_copy_field(cs_buf_t *out, const char *s, size_t len)
+{
+    if (!cs_buf_reserve(out, len * 2 + 1))
+        return;
+    char *p = out->data + out->len;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        switch (c) {
+        case '\\': *p++ = '\\'; *p++ = '\\'; break;
+        case '\t': *p++ = '\\'; *p++ = 't'; break;
+        case '\n': *p++ = '\\'; *p++ = 'n'; break;
+        case '\r': *p++ = '\\'; *p++ = 'r'; break;
+        default: *p++ = c;
+        }
+    }
+    out->len = (size_t)(p - out->data);
+    out->data[out->len] = '\0';
+}
+
+static void cs_copy_row(cs_buf_t *out, const cs_envelope_t *m)
+{
+    cs_buf_append(out, m->id, CS_UUID_STR_LEN);
+    cs_buf_putc(out, '\t');
+    cs_copy_field(out, m->room, m->room_len);
+    cs_buf_putc(out, '\t');
+    cs_copy_field(out, m->user, m->user_len);
+    cs_buf_putc(out, '\t');
+    if (m->cmid)
+        cs_copy_field(out, m->cmid, m->cmid_len);
+    else
+        cs_buf_append(out, "\\N", 2);
+    cs_buf_putc(out, '\t');
+    cs_copy_field(out, m->text, m->text_len);
+    cs_buf_printf(out, "\t%lld\n", (long long)m->ts);
+}
+
+/* FNV-1a of the user id: which lane a message goes to. */
+static int cs_pg_lane_of(const cs_envelope_t *m, int nlanes)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < m->user_len; i++)
+        h = (h ^ (unsigned char)m->user[i]) * 16777619u;
+    return (int)(h % (uint32_t)nlanes);
+}
+
+/* ---- the sink ------------------------------------------------------------------------- */
+
+static void *cs_pg_sink_open(const void *vconf, cs_metrics_t *metrics, char *errstr,
+                             size_t errstr_size)
+{
+    cs_pg_sink_t *sink = calloc(1, sizeof(*sink));
+    if (!sink) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    sink->conf = vconf;
+    sink->nlanes = (int)sink->conf->connections;
+    pthread_mutex_init(&sink->lock, NULL);
+    pthread_cond_init(&sink->work, NULL);
+    pthread_cond_init(&sink->done, NULL);
+    for (int i = 0; i < sink->nlanes; i++) {
+        sink->lanes[i].sink = sink;
+        sink->lanes[i].index = i;
+    }
+    for (int i = 1; i < sink->nlanes; i++) {
+        if (pthread_create(&sink->lanes[i].thread, NULL, cs_pg_lane_main, &sink->lanes[i])) {
+            snprintf(errstr, errstr_size, "cannot start database lane threads");
+            sink->nlanes = i; /* join the ones that started */
+            sink->threads_started = i > 1;
+            pthread_mutex_lock(&sink->lock);
+            sink->stop = true;
+            pthread_cond_broadcast(&sink->work);
+            pthread_mutex_unlock(&sink->lock);
+            for (int j = 1; j < i; j++)
+                pthread_join(sink->lanes[j].thread, NULL);
+            free(sink);
+            return NULL;
+        }
+    }
+    sink->threads_started = sink->nlanes > 1;
+    const char *l = "sink=\"postgres\"";
+    sink->m_write = cs_metrics_histogram(metrics, "chatstream_db_write_seconds", l,
+                                         "Time to write one batch (all lanes committed).",
+                                         cs_metrics_latency_buckets,
+                                         cs_metrics_latency_nbuckets);
+    sink->m_rows = cs_metrics_counter(metrics, "chatstream_db_rows_written_total", l,
+                                      "Messages newly stored.");
+    sink->m_dups = cs_metrics_counter(metrics, "chatstream_db_rows_duplicate_total", l,
+                                      "Messages already stored (replays and client retries).");
+    sink->m_errors_retriable = cs_metrics_counter(
+        metrics, "chatstream_db_errors_total", "sink=\"postgres\",kind=\"retriable\"",
+        "Failed batch writes, by kind.");
+    sink->m_errors_rejected = cs_metrics_counter(
+        metrics, "chatstream_db_errors_total", "sink=\"postgres\",kind=\"rejected\"",
+        "Failed batch writes, by kind.");
+    sink->m_connects = cs_metrics_counter(metrics, "chatstream_db_connects_total", l,
+                                          "Connections made to the database.");
+    sink->m_slow_path = cs_metrics_counter(
+        metrics, "chatstream_db_conflict_batches_total", l,
+        "Lane transactions that met already-stored messages and took the ON CONFLICT path.");
+    atomic_store(&sink->healthy, true); /* until a write says otherwise */
+    return sink;
 }
 
 static cs_err_t cs_pg_sink_write(void *vsink, const cs_envelope_t *msgs, size_t n,
@@ -201,30 +375,55 @@ static cs_err_t cs_pg_sink_write(void *vsink, const cs_envelope_t *msgs, size_t 
     if (n == 0)
         return CS_ERR_OK;
     int64_t t0 = cs_mono_us();
-    cs_err_t rc = cs_pg_sink_connect(sink, errstr, errstr_size);
-    if (rc == CS_ERR_OK) {
-        cs_buf_reset(&sink->copy);
-        for (size_t i = 0; i < n; i++)
-            cs_copy_row(&sink->copy, &msgs[i]);
-        if (sink->copy.oom) {
+    for (int i = 0; i < sink->nlanes; i++) {
+        cs_buf_reset(&sink->lanes[i].copy);
+        sink->lanes[i].rows = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cs_pg_lane_t *lane = &sink->lanes[cs_pg_lane_of(&msgs[i], sink->nlanes)];
+        cs_copy_row(&lane->copy, &msgs[i]);
+        lane->rows++;
+    }
+    for (int i = 0; i < sink->nlanes; i++) {
+        if (sink->lanes[i].copy.oom) {
             snprintf(errstr, errstr_size, "out of memory building the COPY data");
-            rc = CS_ERR_NOMEM;
-        } else {
-            size_t inserted = 0;
-            rc = cs_pg_sink_txn(sink, &inserted, errstr, errstr_size);
-            if (rc == CS_ERR_OK) {
-                stats->written = inserted;
-                stats->duplicates = n - inserted;
-            } else if (sink->conn && PQstatus(sink->conn) == CONNECTION_OK) {
-                char ignore[128];
-                cs_pg_exec(sink->conn, "ROLLBACK", ignore, sizeof(ignore));
-            }
+            return CS_ERR_NOMEM;
         }
-        /* Keep a big batch's buffer from pinning memory forever. */
-        if (sink->copy.cap > (64u << 20))
-            cs_buf_free(&sink->copy);
+    }
+    if (sink->nlanes > 1) {
+        pthread_mutex_lock(&sink->lock);
+        sink->pending = sink->nlanes - 1;
+        sink->generation++;
+        pthread_cond_broadcast(&sink->work);
+        pthread_mutex_unlock(&sink->lock);
+    }
+    cs_pg_lane_write(&sink->lanes[0]);
+    if (sink->nlanes > 1) {
+        pthread_mutex_lock(&sink->lock);
+        while (sink->pending > 0)
+            pthread_cond_wait(&sink->done, &sink->lock);
+        pthread_mutex_unlock(&sink->lock);
+    }
+
+    /* The batch's status: a permanent refusal wins (it will not pass by retrying, so the
+     * framework must split), else any retriable failure, else success. */
+    cs_err_t rc = CS_ERR_OK;
+    for (int i = 0; i < sink->nlanes; i++) {
+        cs_pg_lane_t *lane = &sink->lanes[i];
+        if (lane->status != CS_ERR_OK &&
+            (rc == CS_ERR_OK || (cs_err_retriable(rc) && !cs_err_retriable(lane->status)))) {
+            rc = lane->status;
+            snprintf(errstr, errstr_size, "%s", lane->errstr);
+        }
+        stats->written += lane->inserted;
+        if (lane->conflict)
+            cs_counter_inc(sink->m_slow_path);
+        /* Keep one huge batch's buffer from pinning memory forever. */
+        if (lane->copy.cap > (64u << 20))
+            cs_buf_free(&lane->copy);
     }
     if (rc == CS_ERR_OK) {
+        stats->duplicates = n - stats->written;
         cs_histogram_observe(sink->m_write, (double)(cs_mono_us() - t0) / 1e6);
         cs_counter_add(sink->m_rows, stats->written);
         cs_counter_add(sink->m_dups, stats->duplicates);
@@ -234,8 +433,6 @@ static cs_err_t cs_pg_sink_write(void *vsink, const cs_envelope_t *msgs, size_t 
     if (cs_err_retriable(rc)) {
         cs_counter_inc(sink->m_errors_retriable);
         atomic_store(&sink->healthy, false);
-        if (!sink->conn || PQstatus(sink->conn) != CONNECTION_OK)
-            cs_pg_sink_drop(sink);
     } else {
         cs_counter_inc(sink->m_errors_rejected);
     }
@@ -252,8 +449,21 @@ static void cs_pg_sink_close(void *vsink)
     cs_pg_sink_t *sink = vsink;
     if (!sink)
         return;
-    cs_pg_sink_drop(sink);
-    cs_buf_free(&sink->copy);
+    if (sink->threads_started) {
+        pthread_mutex_lock(&sink->lock);
+        sink->stop = true;
+        pthread_cond_broadcast(&sink->work);
+        pthread_mutex_unlock(&sink->lock);
+        for (int i = 1; i < sink->nlanes; i++)
+            pthread_join(sink->lanes[i].thread, NULL);
+    }
+    for (int i = 0; i < sink->nlanes; i++) {
+        cs_pg_lane_drop(&sink->lanes[i]);
+        cs_buf_free(&sink->lanes[i].copy);
+    }
+    pthread_cond_destroy(&sink->work);
+    pthread_cond_destroy(&sink->done);
+    pthread_mutex_destroy(&sink->lock);
     free(sink);
 }
 

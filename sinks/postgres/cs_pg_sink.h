@@ -10,6 +10,7 @@ typedef struct cs_pg_sink_conf {
     int64_t connect_timeout_s;
     int64_t statement_timeout_ms;
     bool migrate;                 /* apply schemas/sql migrations at start-up */
+    int64_t connections;          /* parallel transactions per batch (rows sharded by user) */
 } cs_pg_sink_conf_t;
 
 #endif
