@@ -5,3 +5,8 @@ pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(JSONC REQUIRED IMPORTED_TARGET json-c)
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+# Optional: the MongoDB sink of chatstream-persist (Debian: libmongoc-dev).
+pkg_check_modules(MONGOC QUIET IMPORTED_TARGET libmongoc-1.0)
+if(NOT MONGOC_FOUND)
+  message(STATUS "libmongoc-1.0 not found: chatstream-persist is built without the mongodb sink")
+endif()

@@ -8,6 +8,7 @@ function(cs_embed_files out symbol)
     COMMAND ${CMAKE_COMMAND} -DSYMBOL=${symbol} -DOUT=${gen} "-DFILES=${ARGN}"
             -P ${PROJECT_SOURCE_DIR}/cmake/embed-gen.cmake
     DEPENDS ${ARGN} ${PROJECT_SOURCE_DIR}/cmake/embed-gen.cmake
-    COMMENT "Embedding ${symbol}")
+    COMMENT "Embedding ${symbol}"
+    VERBATIM)
   set(${out} ${gen} PARENT_SCOPE)
 endfunction()

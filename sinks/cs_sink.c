@@ -4,6 +4,7 @@
 
 static const cs_sink_ops_t *const cs_sinks[] = {
     &cs_sink_postgres,
+    &cs_sink_postgres_search,
 #ifdef CS_HAVE_MONGOC
     &cs_sink_mongodb,
 #endif

@@ -43,6 +43,8 @@ typedef struct cs_sink_ops {
 } cs_sink_ops_t;
 
 extern const cs_sink_ops_t cs_sink_postgres;
+/* message_search, the full-text index of the search fallback (run as a second group) */
+extern const cs_sink_ops_t cs_sink_postgres_search;
 #ifdef CS_HAVE_MONGOC
 extern const cs_sink_ops_t cs_sink_mongodb;
 #endif

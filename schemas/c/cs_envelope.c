@@ -47,7 +47,7 @@ bool cs_text_valid(const char *s, size_t len, char *errstr, size_t errstr_size)
     return true;
 }
 
-static bool cs_uuid_canonical_lower(const char *s, size_t len)
+bool cs_uuid_canonical_lower(const char *s, size_t len)
 {
     if (len != CS_UUID_STR_LEN)
         return false;

@@ -55,6 +55,8 @@ void cs_envelope_encode(const cs_envelope_t *env, cs_buf_t *out);
 
 /* Identifier alphabet check shared with the client protocol: 1..max bytes of [A-Za-z0-9_.:@|+-]. */
 bool cs_ident_valid(const char *s, size_t len, size_t max);
+/* True for exactly 36 bytes of lowercase canonical UUID (the form every message id takes). */
+bool cs_uuid_canonical_lower(const char *s, size_t len);
 /* Text rule shared with the client protocol: 1..CS_TEXT_MAX bytes, no forbidden controls.
  * (UTF-8 validity is the JSON reader's job.) */
 bool cs_text_valid(const char *s, size_t len, char *errstr, size_t errstr_size);

@@ -1,6 +1,7 @@
 #include "cs_pg.h"
 #include "cs_embedded.h"
 #include "cs_log.h"
+#include "cs_buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,4 +152,58 @@ rollback:
         cs_pg_exec(conn, "ROLLBACK", ignore, sizeof(ignore));
     }
     return rc;
+}
+
+void cs_pg_copy_text(cs_buf_t *out, const char *s, size_t len)
+{
+    /* COPY text format: backslash, tab, newline and carriage return must be escaped. */
+    if (!cs_buf_reserve(out, len * 2 + 1))
+        return;
+    char *p = out->data + out->len;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        switch (c) {
+        case '\\': *p++ = '\\'; *p++ = '\\'; break;
+        case '\t': *p++ = '\\'; *p++ = 't'; break;
+        case '\n': *p++ = '\\'; *p++ = 'n'; break;
+        case '\r': *p++ = '\\'; *p++ = 'r'; break;
+        default: *p++ = c;
+        }
+    }
+    out->len = (size_t)(p - out->data);
+    out->data[out->len] = '\0';
+}
+
+cs_err_t cs_pg_copy_in(PGconn *conn, const char *copy_sql, const cs_buf_t *data, char *errstr,
+                       size_t errstr_size)
+{
+    cs_err_t rc;
+    PGresult *res = PQexec(conn, copy_sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        rc = cs_pg_error(conn, res, errstr, errstr_size);
+        PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    /* Hand libpq the rows in chunks so it never holds two copies of a huge batch. */
+    const size_t chunk = 1 << 20;
+    for (size_t off = 0; off < data->len; off += chunk) {
+        size_t n = data->len - off < chunk ? data->len - off : chunk;
+        if (PQputCopyData(conn, data->data + off, (int)n) != 1)
+            return cs_pg_error(conn, NULL, errstr, errstr_size);
+    }
+    if (PQputCopyEnd(conn, NULL) != 1)
+        return cs_pg_error(conn, NULL, errstr, errstr_size);
+    res = PQgetResult(conn);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = cs_pg_error(conn, res, errstr, errstr_size);
+        PQclear(res);
+        while ((res = PQgetResult(conn)))
+            PQclear(res);
+        return rc;
+    }
+    PQclear(res);
+    while ((res = PQgetResult(conn)))
+        PQclear(res);
+    return CS_ERR_OK;
 }

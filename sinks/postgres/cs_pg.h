@@ -6,6 +6,7 @@
 #ifndef CS_PG_H
 #define CS_PG_H
 
+#include "cs_buf.h"
 #include "cs_err.h"
 
 #include <libpq-fe.h>
@@ -25,5 +26,11 @@ cs_err_t cs_pg_exec(PGconn *conn, const char *sql, char *errstr, size_t errstr_s
  * through *applied.
  */
 cs_err_t cs_pg_migrate(PGconn *conn, int *applied, char *errstr, size_t errstr_size);
+
+/* Appends s[0..len) escaped for COPY's text format (backslash, tab, newline, CR). */
+void cs_pg_copy_text(cs_buf_t *out, const char *s, size_t len);
+/* Runs `copy_sql` (a COPY ... FROM STDIN) and streams `data` into it, in 1 MiB chunks. */
+cs_err_t cs_pg_copy_in(PGconn *conn, const char *copy_sql, const cs_buf_t *data, char *errstr,
+                       size_t errstr_size);
 
 #endif

@@ -24,7 +24,8 @@ typedef struct cs_persist_conf {
 
 static const cs_conf_def_t cs_persist_defs[] = {
     CS_CONF_ROW_STR(cs_persist_conf_t, sink, "sink", "postgres", 32,
-                    "Message store: postgres or mongodb (when built with libmongoc)."),
+                    "Message store: postgres, postgres-search (the full-text index of the search "
+                    "fallback; run as a second group) or mongodb (when built with libmongoc)."),
 };
 
 typedef struct cs_persist {
