@@ -58,6 +58,7 @@ typedef struct gw_conf {
     int64_t max_inflight;    /* unacked sends per connection before reads pause */
     int64_t idle_timeout_ms;
     int64_t outq_max_bytes;
+    int64_t sndbuf;          /* SO_SNDBUF of client sockets; 0 = the kernel's */
     int64_t auth_timeout_ms;
     int64_t produce_timeout_ms;
     int64_t retry_after_ms;

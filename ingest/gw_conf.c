@@ -39,6 +39,9 @@ const cs_conf_def_t gw_conf_defs[] = {
           "Close (4408) a connection silent this long; a ping goes out at half of it."),
     R_INT(outq_max_bytes, "outq.max.bytes", "1048576", 1024, 1073741824,
           "Bytes queued to one client before it counts as a slow reader (close 4508)."),
+    R_INT(sndbuf, "socket.sndbuf.bytes", "0", 0, 16777216,
+          "Kernel send buffer per client socket (0: the kernel's autotuning). Smaller caps "
+          "memory per connection and finds slow readers sooner."),
     R_INT(produce_timeout_ms, "produce.timeout.ms", "10000", 100, 300000,
           "How long a message may wait for Kafka before the client gets unavailable."),
     R_INT(retry_after_ms, "retry.after.ms", "1000", 10, 60000,

@@ -442,6 +442,10 @@ static void *gw_acceptor_main(void *arg)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (gw->conf->sndbuf > 0) {
+            int sb = (int)gw->conf->sndbuf;
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+        }
         gw_event_t *ev = calloc(1, sizeof(*ev));
         if (!ev) {
             close(fd);

@@ -628,24 +628,26 @@ static int gw_writeable(gw_session_t *s)
                          (unsigned char *)why, strlen(why));
         return -1;
     }
-    gw_outq_t *q = s->outq;
-    if (!q)
-        return 0;
-    s->outq = q->next;
-    if (!s->outq)
-        s->outq_tail = NULL;
-    int rc;
-    if (q->ping) {
-        unsigned char buf[LWS_PRE + 1];
-        rc = lws_write(s->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING);
-    } else {
-        s->outq_bytes -= q->frame->len;
-        rc = lws_write(s->wsi, q->frame->buf + LWS_PRE, q->frame->len, LWS_WRITE_TEXT);
-        gw_frame_unref(q->frame);
+    /* several frames per callback while the socket takes them (lws buffers a partial
+     * send itself and then reports the pipe choked) */
+    for (int n = 0; n < 64 && s->outq && !(n > 0 && lws_send_pipe_choked(s->wsi)); n++) {
+        gw_outq_t *q = s->outq;
+        s->outq = q->next;
+        if (!s->outq)
+            s->outq_tail = NULL;
+        int rc;
+        if (q->ping) {
+            unsigned char buf[LWS_PRE + 1];
+            rc = lws_write(s->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING);
+        } else {
+            s->outq_bytes -= q->frame->len;
+            rc = lws_write(s->wsi, q->frame->buf + LWS_PRE, q->frame->len, LWS_WRITE_TEXT);
+            gw_frame_unref(q->frame);
+        }
+        free(q);
+        if (rc < 0)
+            return -1;
     }
-    free(q);
-    if (rc < 0)
-        return -1;
     if (s->outq)
         lws_callback_on_writable(s->wsi);
     return 0;

@@ -29,7 +29,8 @@ SECRET = os.environ.get("CHATSTREAM_AUTH_SECRET", "").encode()
 
 def fail(msg):
     print(f"FAIL: {msg}", flush=True)
-    sys.exit(1)
+    sys.stdout.flush()
+    os._exit(1)
 
 
 def check(cond, msg):
@@ -354,10 +355,11 @@ async def slow_reader(gw, room):
         await s.join(room)
     text = "z" * 3500
     n = 0
-    for k in range(8):
+    for k in range(16):  # rounds of 28 kB: a reading client drains each before the next
         for i, s in enumerate(senders):
             await s.send(room, text, f"s{i}-{k}")
             n += 1
+        await asyncio.sleep(0.25)
     await until(lambda: len(fast.msgs.get(room, [])) >= n, 60, f"{n} messages at the fast client")
     check(len(fast.msgs[room]) == n and len(set(fast.msgs[room])) == n,
           f"the reading client got all {n} (3.5 kB each), once")
