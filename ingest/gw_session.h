@@ -27,6 +27,13 @@ typedef struct gw_join {
     bool pending;         /* history query in flight: live pushes are held in `held` */
     gw_frame_t **held;
     size_t nheld, capheld;
+    /* After a catch-up, this gateway's own stream may still bring what the client has
+     * seen (it lags the gateway the client came from, or PostgreSQL): pushes at or before
+     * `floor` (the join's `since`) or among `caught` (sorted ids sent by the catch-up) are
+     * dropped; `caught` is freed once a push newer than all of it arrives. */
+    char floor[CS_UUID_STR_LEN + 1];
+    char (*caught)[CS_UUID_STR_LEN + 1];
+    size_t ncaught;
 } gw_join_t;
 
 typedef struct gw_session {

@@ -102,6 +102,7 @@ static void gw_join_drop(gw_session_t *s, int i)
     for (size_t k = 0; k < j->nheld; k++)
         gw_frame_unref(j->held[k]);
     free(j->held);
+    free(j->caught);
     s->joins[i] = s->joins[--s->njoins];
 }
 
@@ -489,6 +490,15 @@ static void gw_catch_up(gw_session_t *s, gw_event_t *ev)
             sent[n++] = f;
         }
     }
+    snprintf(j->floor, sizeof(j->floor), "%s", since);
+    qsort(sent, n, sizeof(*sent), gw_cmp_frame_id);
+    free(j->caught);
+    j->ncaught = 0;
+    if (n > 0 && (j->caught = malloc(n * sizeof(*j->caught)))) {
+        for (size_t k = 0; k < n; k++)
+            memcpy(j->caught[k], sent[k]->id, sizeof(j->caught[k]));
+        j->ncaught = n;
+    }
 out:
     free(sent);
     for (size_t k = 0; k < j->nheld; k++)
@@ -496,6 +506,28 @@ out:
     free(j->held);
     j->held = NULL;
     j->nheld = j->capheld = 0;
+}
+
+static int gw_cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* True when a push was already sent to this joiner by its catch-up (see gw_join_t). */
+static bool gw_join_seen(gw_join_t *j, const char *id)
+{
+    if (strcmp(id, j->floor) <= 0)
+        return true;
+    if (j->ncaught == 0)
+        return false;
+    if (bsearch(id, j->caught, j->ncaught, sizeof(*j->caught), gw_cmp_id))
+        return true;
+    if (strcmp(id, j->caught[j->ncaught - 1]) > 0) {
+        free(j->caught);
+        j->caught = NULL;
+        j->ncaught = 0;
+    }
+    return false;
 }
 
 static void gw_on_push(gw_loop_t *loop, gw_event_t *ev)
@@ -520,6 +552,8 @@ static void gw_on_push(gw_loop_t *loop, gw_event_t *ev)
             j->held[j->nheld++] = gw_frame_ref(ev->frame);
             continue;
         }
+        if (j && j->floor[0] && gw_join_seen(j, ev->frame->id))
+            continue;
         gw_session_queue(s, ev->frame);
         n++;
     }

@@ -421,11 +421,49 @@ async def send_n(gw, room, user, count, tag):
     await c.close()
 
 
+async def follow(gws, room, user, expect, outfile):
+    """Joins on the first gateway; whenever the connection drops, reconnects to the next
+    one and rejoins with `since` = the last id seen. Stops at `expect` messages (or 90 s)
+    and writes the ids in arrival order."""
+    gws = gws.split(",")
+    ids, k, reconnects = [], 0, 0
+    deadline = time.monotonic() + 90
+    while len(ids) < int(expect) and time.monotonic() < deadline:
+        c = make_client(gws[k % len(gws)], user)
+        try:
+            await c.connect()
+            await c.join(room, ids[-1] if ids else None)
+            while c.close_code is None and not c.reader.done() and len(ids) + len(c.msgs.get(room, [])) < int(expect) \
+                    and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        except (OSError, websockets.WebSocketException):
+            await asyncio.sleep(0.2)
+        ids += c.msgs.get(room, [])
+        c.msgs[room] = []
+        if len(ids) < int(expect):
+            k += 1
+            reconnects += 1
+    with open(outfile, "w") as fp:
+        fp.write("\n".join(ids) + "\n")
+    print(f"ok: follower saw {len(ids)} messages over {reconnects} reconnect(s)")
+
+
+async def send_paced(gw, room, user, count, rate, tag):
+    c = await make_client(gw, user).connect()
+    await c.join(room)
+    for k in range(int(count)):
+        await c.send(room, f"{tag} {k}", f"{tag}-{k}")
+        await asyncio.sleep(1 / float(rate))
+    await until(lambda: len(c.acks) >= int(count), 30, f"{count} acks")
+    check(not c.errors, f"{count} sends paced at {rate}/s, all acked, no errors")
+    await c.close()
+
+
 def main():
     scenario, args = sys.argv[1], sys.argv[2:]
     fn = {"broadcast": broadcast, "bad_inputs": bad_inputs, "slow_reader": slow_reader,
           "send_through_outage": send_through_outage, "listen": listen,
-          "send_n": send_n}[scenario]
+          "send_n": send_n, "follow": follow, "send_paced": send_paced}[scenario]
     asyncio.run(asyncio.wait_for(fn(*args), 300))
 
 
