@@ -59,7 +59,7 @@ static void gw_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque
 
 cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const cs_envelope_t *env)
 {
-    if (!atomic_load(&gw->producer_kctx.broker_up))
+    if (!atomic_load(&gw->consumer_kctx.broker_up))
         return CS_ERR_UNAVAILABLE; /* fail fast rather than queue for message.timeout.ms */
     gw_pending_send_t *p = malloc(sizeof(*p));
     cs_buf_t value = CS_BUF_INIT;
@@ -193,7 +193,9 @@ bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size)
     gethostname(host, sizeof(host) - 1);
     snprintf(group, sizeof(group), "chatstream-gateway.%s.%d.%lld", host, (int)getpid(),
              (long long)cs_wall_ms());
-    gw->consumer_kctx.group = NULL; /* no lag gauges: this group starts at the end by design */
+    /* Broker health comes from the consumer's statistics (every second): librdkafka only
+     * says ALL_BROKERS_DOWN, never "back up", and the producer keeps no statistics. */
+    gw->consumer_kctx.group = "gateway";
     rd_kafka_conf_t *cc = cs_kafka_conf_new(CS_KAFKA_CONSUMER, gw->conf->brokers,
                                             "chatstream-gateway", gw->cs_conf, &gw->consumer_kctx,
                                             errstr, errstr_size);
@@ -204,7 +206,7 @@ bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size)
         !gw_set(cc, "auto.offset.reset", "latest", errstr, errstr_size) ||
         !gw_set(cc, "isolation.level", "read_committed", errstr, errstr_size) ||
         !gw_set(cc, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
-        !gw_set(cc, "statistics.interval.ms", "0", errstr, errstr_size)) {
+        !gw_set(cc, "statistics.interval.ms", "1000", errstr, errstr_size)) {
         rd_kafka_conf_destroy(cc);
         return false;
     }

@@ -24,7 +24,7 @@ static void gw_on_signal(int sig)
 
 bool gw_ready(gw_t *gw, char *reason, size_t reason_size)
 {
-    if (!atomic_load(&gw->producer_kctx.broker_up)) {
+    if (!atomic_load(&gw->consumer_kctx.broker_up)) {
         snprintf(reason, reason_size, "no Kafka broker reachable\n");
         return false;
     }
