@@ -5,7 +5,7 @@
  */
 #include "gw_session.h"
 
-#include "cs_json.h"
+#include "gw_frame.h"
 #include "cs_log.h"
 #include "cs_time.h"
 #include "cs_utf8.h"
@@ -243,42 +243,11 @@ static int gw_established(gw_session_t *s)
 
 /* ---- client frames ------------------------------------------------------------------- */
 
-static const char *gw_str(const cs_json_obj_t *o, const char *key, size_t *len)
-{
-    const cs_json_field_t *f = cs_json_get(o, key);
-    if (!f || f->type != CS_JSON_STRING)
-        return NULL;
-    if (len)
-        *len = f->len;
-    return f->str;
-}
-
-static bool gw_only_keys(const cs_json_obj_t *o, const char *const *keys)
-{
-    for (size_t i = 0; i < o->n; i++) {
-        bool ok = false;
-        for (const char *const *k = keys; *k && !ok; k++)
-            ok = strcmp(o->fields[i].key, *k) == 0;
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-static void gw_on_join(gw_session_t *s, const cs_json_obj_t *o)
+static void gw_on_join(gw_session_t *s, const gw_client_frame_t *f)
 {
     gw_t *gw = s->loop->gw;
-    static const char *const keys[] = {"type", "room", "since", NULL};
-    size_t rl = 0, sl = 0;
-    const char *room = gw_str(o, "room", &rl);
-    const char *since = gw_str(o, "since", &sl);
-    if (!gw_only_keys(o, keys) || !room || !cs_ident_valid(room, rl, CS_IDENT_MAX) ||
-        (cs_json_get(o, "since") && (!since || !cs_uuid_canonical_lower(since, sl)))) {
-        gw_session_error(s, GW_REJ_BAD_REQUEST,
-                         "join needs \"room\" (a room id) and optionally \"since\" (a message id)",
-                         NULL, room && rl <= CS_IDENT_MAX ? room : NULL, -1);
-        return;
-    }
+    char room[CS_IDENT_MAX + 1];
+    memcpy(room, f->room, f->room_len + 1);
     if (gw_join_find(s, room)) {
         gw_send_room_frame(s, "joined", room);
         return;
@@ -300,73 +269,41 @@ static void gw_on_join(gw_session_t *s, const cs_json_obj_t *o)
     }
     gw_room_t *r = gw_room_get(s->loop, room, true);
     gw_join_t *joins = realloc(s->joins, (size_t)(s->njoins + 1) * sizeof(*joins));
+    if (joins)
+        s->joins = joins;
     if (!r || !joins || !gw_room_add(r, s)) {
-        if (joins)
-            s->joins = joins;
         gw_session_error(s, GW_REJ_INTERNAL, "out of memory", NULL, room, -1);
         return;
     }
-    s->joins = joins;
-    s->joins[s->njoins++] = (gw_join_t){.room = r, .pending = since != NULL};
+    s->joins[s->njoins++] = (gw_join_t){.room = r, .pending = f->since != NULL};
     gw_send_room_frame(s, "joined", room);
-    if (since)
-        gw_history_query(gw->history, s->loop->index, s->id, room, since, "",
+    if (f->since)
+        gw_history_query(gw->history, s->loop->index, s->id, room, f->since, "",
                          (int)gw->conf->history_limit, false);
 }
 
-static void gw_on_leave(gw_session_t *s, const cs_json_obj_t *o)
+static void gw_on_leave(gw_session_t *s, const gw_client_frame_t *f)
 {
-    static const char *const keys[] = {"type", "room", NULL};
-    size_t rl = 0;
-    const char *room = gw_str(o, "room", &rl);
-    if (!gw_only_keys(o, keys) || !room || !cs_ident_valid(room, rl, CS_IDENT_MAX)) {
-        gw_session_error(s, GW_REJ_BAD_REQUEST, "leave needs \"room\"", NULL, NULL, -1);
-        return;
-    }
     for (int i = 0; i < s->njoins; i++)
-        if (strcmp(s->joins[i].room->name, room) == 0) {
+        if (strcmp(s->joins[i].room->name, f->room) == 0) {
             gw_join_drop(s, i);
             break;
         }
-    gw_send_room_frame(s, "left", room);
+    gw_send_room_frame(s, "left", f->room);
 }
 
-static void gw_on_send(gw_session_t *s, const cs_json_obj_t *o)
+static void gw_on_send(gw_session_t *s, const gw_client_frame_t *f)
 {
     gw_t *gw = s->loop->gw;
-    static const char *const keys[] = {"type", "room", "text", "cmid", NULL};
-    size_t rl = 0, tl = 0, cl = 0;
-    const char *room = gw_str(o, "room", &rl);
-    const char *text = gw_str(o, "text", &tl);
-    const char *cmid = gw_str(o, "cmid", &cl);
-    const char *cmid_echo = cmid && cs_ident_valid(cmid, cl, CS_CMID_MAX) ? cmid : NULL;
-    const char *room_echo = room && cs_ident_valid(room, rl, CS_IDENT_MAX) ? room : NULL;
-    char why[200];
-    if (!gw_only_keys(o, keys) || !room_echo || !cmid_echo || !text) {
-        gw_session_error(s, GW_REJ_BAD_REQUEST,
-                         "send needs \"room\", \"text\" and \"cmid\" (1-64 of A-Za-z0-9_.:@|+-)",
-                         cmid_echo, room_echo, -1);
-        return;
-    }
-    if (tl > (size_t)gw->conf->max_text) {
-        snprintf(why, sizeof(why), "text is %zu bytes; the limit is %lld", tl,
-                 (long long)gw->conf->max_text);
-        gw_session_error(s, GW_REJ_TOO_LARGE, why, cmid, room, -1);
-        return;
-    }
-    if (!cs_text_valid(text, tl, why, sizeof(why))) {
-        gw_session_error(s, GW_REJ_BAD_REQUEST, why, cmid, room, -1);
-        return;
-    }
-    if (!gw_join_find(s, room)) {
-        gw_session_error(s, GW_REJ_NOT_MEMBER, "join the room before sending to it", cmid, room,
-                         -1);
+    if (!gw_join_find(s, f->room)) {
+        gw_session_error(s, GW_REJ_NOT_MEMBER, "join the room before sending to it", f->cmid,
+                         f->room, -1);
         return;
     }
     int64_t retry_ms;
     if (!gw_limits_take(gw->limits, s->user, cs_mono_ms(), &retry_ms)) {
-        gw_session_error(s, GW_REJ_RATE_LIMITED, "too many messages; slow down", cmid, room,
-                         retry_ms);
+        gw_session_error(s, GW_REJ_RATE_LIMITED, "too many messages; slow down", f->cmid,
+                         f->room, retry_ms);
         return;
     }
     cs_envelope_t env;
@@ -374,15 +311,15 @@ static void gw_on_send(gw_session_t *s, const cs_json_obj_t *o)
     cs_uuid_t uuid;
     cs_uuid_v7(&uuid);
     cs_uuid_format(&uuid, env.id);
-    env.room = room, env.room_len = rl;
+    env.room = f->room, env.room_len = f->room_len;
     env.user = s->user, env.user_len = strlen(s->user);
-    env.cmid = cmid, env.cmid_len = cl;
-    env.text = text, env.text_len = tl;
+    env.cmid = f->cmid, env.cmid_len = f->cmid_len;
+    env.text = f->text, env.text_len = f->text_len;
     env.ts = cs_wall_ms();
     if (gw_kafka_send(gw, s->loop->index, s->id, &env) != CS_ERR_OK) {
         cs_counter_inc(gw->m.unavailable);
-        gw_session_error(s, GW_REJ_UNAVAILABLE, "messages cannot be stored right now", cmid,
-                         room, gw->conf->retry_after_ms);
+        gw_session_error(s, GW_REJ_UNAVAILABLE, "messages cannot be stored right now", f->cmid,
+                         f->room, gw->conf->retry_after_ms);
         /* and stop reading this client until then: no unbounded buffer anywhere */
         gw_pause(s, true);
         lws_set_timer_usecs(s->wsi, gw->conf->retry_after_ms * 1000);
@@ -393,53 +330,53 @@ static void gw_on_send(gw_session_t *s, const cs_json_obj_t *o)
         gw_pause(s, true);
 }
 
-static void gw_on_frame(gw_session_t *s, char *data, size_t len)
+static void gw_on_frame(gw_session_t *s, const char *data, size_t len)
 {
     gw_t *gw = s->loop->gw;
     if (!cs_utf8_valid(data, len)) {
         gw_session_close(s, GW_CLOSE_BAD_UTF8);
         return;
     }
-    cs_json_obj_t *o = malloc(sizeof(*o));
-    char *arena = malloc(cs_json_arena_size(len));
+    gw_client_frame_t *f = malloc(sizeof(*f));
+    char *arena = malloc(gw_frame_arena_size(len));
     char why[200];
-    if (!o || !arena) {
+    if (!f || !arena) {
         gw_session_error(s, GW_REJ_INTERNAL, "out of memory", NULL, NULL, -1);
         goto done;
     }
-    if (cs_json_parse_flat(data, len, o, arena, cs_json_arena_size(len), why, sizeof(why)) !=
-        CS_ERR_OK) {
-        gw_session_error(s, GW_REJ_BAD_REQUEST, why, NULL, NULL, -1);
-        goto done;
-    }
-    const char *type = gw_str(o, "type", NULL);
-    if (!type) {
-        gw_session_error(s, GW_REJ_BAD_REQUEST, "a frame needs a string \"type\"", NULL, NULL, -1);
-        goto done;
-    }
+    gw_cf_status_t st = gw_frame_parse(data, len, (size_t)gw->conf->max_text, f, arena,
+                                       gw_frame_arena_size(len), why, sizeof(why));
     if (!s->authed) {
-        size_t tl = 0, ul = 0;
-        const char *tok = gw_str(o, "token", &tl);
-        const char *user = gw_str(o, "user", &ul);
-        bool dev_ok = user && cs_ident_valid(user, ul, CS_IDENT_MAX);
-        if (strcmp(type, "auth") != 0 || !gw_authenticate(s, tok, tl, dev_ok ? user : NULL))
+        /* the first frame must authenticate; anything else ends the connection */
+        if (st != GW_CF_OK || f->type != GW_CF_AUTH ||
+            !gw_authenticate(s, f->token, f->token_len, f->user))
             gw_session_close(s, GW_CLOSE_AUTH);
         goto done;
     }
-    if (strcmp(type, "send") == 0)
-        gw_on_send(s, o);
-    else if (strcmp(type, "join") == 0)
-        gw_on_join(s, o);
-    else if (strcmp(type, "leave") == 0)
-        gw_on_leave(s, o);
-    else if (strcmp(type, "auth") == 0)
+    if (st != GW_CF_OK) {
+        gw_reject_t r = st == GW_CF_UNKNOWN_TYPE ? GW_REJ_UNKNOWN_TYPE
+                        : st == GW_CF_TOO_LARGE  ? GW_REJ_TOO_LARGE
+                                                 : GW_REJ_BAD_REQUEST;
+        gw_session_error(s, r, why, f->cmid, f->room, -1);
+        goto done;
+    }
+    switch (f->type) {
+    case GW_CF_SEND:
+        gw_on_send(s, f);
+        break;
+    case GW_CF_JOIN:
+        gw_on_join(s, f);
+        break;
+    case GW_CF_LEAVE:
+        gw_on_leave(s, f);
+        break;
+    case GW_CF_AUTH:
         gw_session_error(s, GW_REJ_BAD_REQUEST, "already authenticated", NULL, NULL, -1);
-    else
-        gw_session_error(s, GW_REJ_UNKNOWN_TYPE, "unknown frame type", NULL, NULL, -1);
-    (void)gw;
+        break;
+    }
 done:
     free(arena);
-    free(o);
+    free(f);
 }
 
 /* ---- events -------------------------------------------------------------------------- */

@@ -20,6 +20,31 @@ stored=$(it_psql -d "$IT_DB" -tAc "SELECT count(*) FROM messages WHERE id::text 
 it_assert_eq "$stored" 120 "delivered ids found in PostgreSQL"
 it_assert_eq "$(it_metric "$gw1" chatstream_gateway_messages_acked_total) $(it_metric "$gw2" chatstream_gateway_messages_acked_total)" \
   "60 60" "acks per gateway (3 senders each)"
+
+# HTTP on the same port: send with a token, page the history, refuse what is wrong.
+tok=$("$IT_BUILD/tools/chatstream-token" -X sub=hana -X ttl=300)
+bad=$("$IT_BUILD/tools/chatstream-token" -X sub=hana -X ttl=300 -X rooms=art)
+post() { curl -s -o "$IT_DIR/post.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
+         -H 'Content-Type: application/json' --data "$2" "http://$gw2/v1/rooms/math-101/messages"; }
+it_assert_eq "$(post "$tok" '{"text":"over HTTP","cmid":"h1"}')" 200 "POST a message"
+hid=$(it_json "$(cat "$IT_DIR/post.json")" id)
+it_assert_eq "$(post "$tok" '{"text":"no cmid"}')" 400 "POST without cmid"
+it_assert_eq "$(post "$bad" '{"text":"x","cmid":"h2"}')" 403 "POST to a room the token does not allow"
+it_assert_eq "$(post "not.a.token" '{"text":"x","cmid":"h3"}')" 401 "POST with a forged token"
+it_wait 30 "121 rows" '[[ $(it_rows) -ge 121 ]]'
+get() { curl -s -H "Authorization: Bearer $tok" "http://$gw1/v1/rooms/math-101/messages?$1"; }
+page1=$(get limit=100)
+it_assert_eq "$(printf '%s' "$page1" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["messages"]), d["messages"][0]["id"])')" \
+  "100 $hid" "history page 1: 100 messages, newest first (the HTTP one)"
+next=$(printf '%s' "$page1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["next"])')
+page2=$(get "limit=100&before=$next")
+it_assert_eq "$(printf '%s' "$page2" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["messages"]), d["next"])')" \
+  "21 None" "history page 2: the other 21, no next page"
+it_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://$gw1/v1/rooms/math-101/messages?limit=0" -H "Authorization: Bearer $tok")" \
+  400 "history with limit=0"
+it_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://$gw1/nowhere")" 404 "unknown path"
+it_assert "the web client is served" "curl -sf http://$gw1/ | grep -qi '<html\\|<!doctype'"
+
 for p in $gp1 $gp2; do
   it_stop "$p"
   it_assert_eq "$IT_RC" 0 "gateway exit status after SIGTERM"
