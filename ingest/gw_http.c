@@ -263,7 +263,13 @@ static int gw_http_write(gw_session_t *s)
     memcpy(body + LWS_PRE, s->resp, s->resp_len);
     int rc = lws_write(s->wsi, body + LWS_PRE, s->resp_len, LWS_WRITE_HTTP_FINAL);
     free(body);
+    /* lws may recycle or free the session memory once the transaction completes */
+    free(s->resp);
+    s->resp = NULL;
+    cs_buf_free(&s->body);
     s->resp_ready = false;
+    gw_session_remove(s->loop, s);
+    s->loop = NULL; /* nothing left to free at close, nothing to find by id */
     if (rc < 0 || lws_http_transaction_completed(s->wsi))
         return -1;
     return 0;

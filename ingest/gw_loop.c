@@ -158,7 +158,7 @@ static void gw_session_add(gw_loop_t *loop, gw_session_t *s)
     loop->sessions[s->id % 4096] = s;
 }
 
-static void gw_session_remove(gw_loop_t *loop, gw_session_t *s)
+void gw_session_remove(gw_loop_t *loop, gw_session_t *s)
 {
     gw_session_t **pp = &loop->sessions[s->id % 4096];
     while (*pp && *pp != s)

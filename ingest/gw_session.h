@@ -93,6 +93,8 @@ struct gw_loop {
 };
 
 gw_session_t *gw_session_find(gw_loop_t *loop, uint64_t id);
+/* Forgets a session (its answers will be dropped); for an HTTP request once answered. */
+void gw_session_remove(gw_loop_t *loop, gw_session_t *s);
 void gw_session_queue(gw_session_t *s, gw_frame_t *f); /* takes a reference */
 void gw_session_close(gw_session_t *s, gw_close_t why);
 void gw_session_error(gw_session_t *s, gw_reject_t r, const char *msg, const char *cmid,
