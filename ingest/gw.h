@@ -202,9 +202,12 @@ bool gw_ready(gw_t *gw, char *reason, size_t reason_size);
 /* ---- Kafka (gw_kafka.c) ---------------------------------------------------------------- */
 bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size);
 void gw_kafka_stop(gw_t *gw);
-/* Produces an envelope for the session; the ack comes back as GW_EV_ACK on `loop`.
+/* Makes the envelope of a client's message (a fresh UUIDv7 id, the server's time) and
+ * produces it for the session; the ack comes back as GW_EV_ACK on `loop`.
  * CS_ERR_UNAVAILABLE when the queue is full or no broker is up (nothing was queued). */
-cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const cs_envelope_t *env);
+cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const char *room,
+                       const char *user, const char *cmid, size_t cmid_len, const char *text,
+                       size_t text_len);
 
 /* ---- limits (gw_limits.c) -------------------------------------------------------------- */
 struct gw_limits *gw_limits_new(const gw_conf_t *conf);

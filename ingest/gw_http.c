@@ -159,17 +159,8 @@ static void gw_http_post(gw_session_t *s)
         gw_http_error(s, 429, GW_REJ_RATE_LIMITED, "too many messages", (retry_ms + 999) / 1000);
         goto done;
     }
-    cs_envelope_t env;
-    memset(&env, 0, sizeof(env));
-    cs_uuid_t uuid;
-    cs_uuid_v7(&uuid);
-    cs_uuid_format(&uuid, env.id);
-    env.room = s->route_room, env.room_len = strlen(s->route_room);
-    env.user = s->route_user, env.user_len = strlen(s->route_user);
-    env.cmid = cmid->str, env.cmid_len = cmid->len;
-    env.text = text->str, env.text_len = text->len;
-    env.ts = cs_wall_ms();
-    if (gw_kafka_send(gw, s->loop->index, s->id, &env) != CS_ERR_OK) {
+    if (gw_kafka_send(gw, s->loop->index, s->id, s->route_room, s->route_user, cmid->str,
+                      cmid->len, text->str, text->len) != CS_ERR_OK) {
         cs_counter_inc(gw->m.unavailable);
         gw_http_error(s, 503, GW_REJ_UNAVAILABLE, "messages cannot be stored right now",
                       (gw->conf->retry_after_ms + 999) / 1000);

@@ -12,6 +12,7 @@
 
 #include "cs_log.h"
 #include "cs_time.h"
+#include "cs_uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +58,21 @@ static void gw_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque
     free(p);
 }
 
-cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const cs_envelope_t *env)
+cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const char *room,
+                       const char *user, const char *cmid, size_t cmid_len, const char *text,
+                       size_t text_len)
 {
+    cs_envelope_t envelope;
+    const cs_envelope_t *env = &envelope;
+    memset(&envelope, 0, sizeof(envelope));
+    cs_uuid_t uuid;
+    cs_uuid_v7(&uuid);
+    cs_uuid_format(&uuid, envelope.id);
+    envelope.room = room, envelope.room_len = strlen(room);
+    envelope.user = user, envelope.user_len = strlen(user);
+    envelope.cmid = cmid, envelope.cmid_len = cmid_len;
+    envelope.text = text, envelope.text_len = text_len;
+    envelope.ts = cs_wall_ms();
     if (!atomic_load(&gw->consumer_kctx.broker_up))
         return CS_ERR_UNAVAILABLE; /* fail fast rather than queue for message.timeout.ms */
     gw_pending_send_t *p = malloc(sizeof(*p));

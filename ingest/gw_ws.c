@@ -306,17 +306,8 @@ static void gw_on_send(gw_session_t *s, const gw_client_frame_t *f)
                          f->room, retry_ms);
         return;
     }
-    cs_envelope_t env;
-    memset(&env, 0, sizeof(env));
-    cs_uuid_t uuid;
-    cs_uuid_v7(&uuid);
-    cs_uuid_format(&uuid, env.id);
-    env.room = f->room, env.room_len = f->room_len;
-    env.user = s->user, env.user_len = strlen(s->user);
-    env.cmid = f->cmid, env.cmid_len = f->cmid_len;
-    env.text = f->text, env.text_len = f->text_len;
-    env.ts = cs_wall_ms();
-    if (gw_kafka_send(gw, s->loop->index, s->id, &env) != CS_ERR_OK) {
+    if (gw_kafka_send(gw, s->loop->index, s->id, f->room, s->user, f->cmid, f->cmid_len,
+                      f->text, f->text_len) != CS_ERR_OK) {
         cs_counter_inc(gw->m.unavailable);
         gw_session_error(s, GW_REJ_UNAVAILABLE, "messages cannot be stored right now", f->cmid,
                          f->room, gw->conf->retry_after_ms);
