@@ -1093,9 +1093,12 @@ static void lg_report(lg_t *lg)
                 ",\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_us_per_delivery\":%.3f,"
                 "\"loadgen_rss_kb\":%ld,\"loadgen_rss_per_conn_bytes\":%.0f,"
                 "\"gateway_pids\":%d,\"gateway_rss_before_kb\":%ld,\"gateway_rss_after_kb\":%ld,"
-                "\"gateway_rss_per_conn_bytes\":%.0f,\"ok\":%s}\n",
+                "\"gateway_rss_per_conn_bytes\":%.0f,\"mono_start_ns\":%lld,\"mono_run_ns\":%lld,"
+                "\"mono_run_end_ns\":%lld,\"mono_end_ns\":%lld,\"ok\":%s}\n",
                 lg->cpu_run, cpu_per_delivery, rss_self, self_per_conn, lg->ngw_pids,
-                lg->rss_gw_before_kb, lg->rss_gw_after_kb, gw_per_conn, ok ? "true" : "false");
+                lg->rss_gw_before_kb, lg->rss_gw_after_kb, gw_per_conn, (long long)lg->t_start,
+                (long long)lg->t_run, (long long)lg->t_run_end, (long long)lg->t_drain_end,
+                ok ? "true" : "false");
         fflush(o);
         return;
     }
