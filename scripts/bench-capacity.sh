@@ -16,8 +16,9 @@
 #
 #   scripts/bench-capacity.sh                           STEPS="500 1000 2000 5000 10000 20000"
 #   STEPS="200 500" HOLD=10 scripts/bench-capacity.sh   a quick look
-#   CS_GATEWAY=double scripts/bench-capacity.sh          the protocol double instead of the
-#                                                       gateways (tests this script, not chatstream)
+#   CS_GATEWAY=double scripts/bench-capacity.sh          one protocol double (tests/doubles/
+#                 gateway_double_fast.c) instead of the pipeline: the loadgen and this script
+#                 alone, i.e. what this machine can drive at all (not a chatstream number)
 #
 # Settings: STEPS, HOLD (s, default 25), GATEWAYS (default 2), ROOM_SIZE (30), RATE (1),
 # SIZE (100), RESULTS (default results/capacity-<time>), CATCHUP (10 s), P99_MS (250),
@@ -65,7 +66,10 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Fixed ports above the ephemeral range (32768-60999): a port picked from inside it can be
+# taken by a TIME_WAIT client socket of the loadgen (thousands of them) before a server binds it.
+NEXT_PORT=${PORT_BASE:-61100}
+next_port() { PORT=$NEXT_PORT; NEXT_PORT=$((NEXT_PORT + 1)); }  # sets PORT (no subshell)
 wait_http() {  # wait_http <url> <what>
   for _ in $(seq 1 120); do curl -sf -o /dev/null "$1" && return 0; sleep 0.5; done
   die "$2 did not answer $1 within 60 s (see $RESULTS/logs)"
@@ -88,12 +92,11 @@ JSON
 
 GW_ADDRS=()
 if [[ $MODE == double ]]; then
-  for i in $(seq 1 "$GATEWAYS"); do
-    port=$(free_port)
-    start "gateway-double-$i" 0 python3 "$REPO/tests/doubles/gateway_double.py" --port "$port"
-    GW_ADDRS+=("127.0.0.1:$port")
-  done
-  sleep 1
+  # one double: doubles do not share rooms with each other
+  next_port; port=$PORT
+  start gateway-double 0 "$BUILD/tools/loadgen/gateway-double-fast" "$port"
+  for _ in $(seq 1 20); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.25; done
+  GW_ADDRS+=("127.0.0.1:$port")
   AUTH=(-X auth.mode=dev)
 else
   [[ -x $BUILD/ingest/chatstream-gateway ]] || die "no gateway built ($BUILD/ingest/chatstream-gateway)"
@@ -102,17 +105,17 @@ else
   eval "$("$REPO/scripts/services.sh" env)"
   COMP[kafka]=$(cat "$CS_VAR/kafka-$CS_KAFKA_PORT/pid")
   PG_POSTMASTER=$(head -1 "/tmp/chatstream-pg-$CS_PG_PORT/data/postmaster.pid")
-  qport=$(free_port)
+  next_port; qport=$PORT
   start qdrant-double 0 python3 "$REPO/tests/doubles/qdrant_double.py" --port "$qport"
   wait_http "http://127.0.0.1:$qport/_double/stats" "the Qdrant double"
   SP=$BUILD/stream-processors
-  p=$(free_port); start fanout "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn
-  p=$(free_port); start persist "$p" "$SP/chatstream-persist" -X admin.port="$p" -X log.level=warn
-  p=$(free_port); start embed "$p" "$SP/chatstream-embed" -X admin.port="$p" -X log.level=warn -X embed.provider=hash
-  p=$(free_port); start index "$p" "$SP/chatstream-index" -X admin.port="$p" -X log.level=warn -X qdrant.urls="http://127.0.0.1:$qport"
+  next_port; p=$PORT; start fanout "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn
+  next_port; p=$PORT; start persist "$p" "$SP/chatstream-persist" -X admin.port="$p" -X log.level=warn
+  next_port; p=$PORT; start embed "$p" "$SP/chatstream-embed" -X admin.port="$p" -X log.level=warn -X embed.provider=hash
+  next_port; p=$PORT; start index "$p" "$SP/chatstream-index" -X admin.port="$p" -X log.level=warn -X qdrant.urls="http://127.0.0.1:$qport"
   for name in fanout persist embed index; do wait_http "http://127.0.0.1:${APORT[$name]}/readyz" "$name"; done
   for i in $(seq 1 "$GATEWAYS"); do
-    port=$(free_port)
+    next_port; port=$PORT
     # a gateway holds one descriptor per user: give it room (root may raise the hard limit)
     start "gateway-$i" "$port" prlimit --nofile=1048576 "$BUILD/ingest/chatstream-gateway" \
       -X port="$port" -X log.level=warn -X auth.jwt.secret="$CHATSTREAM_JWT_SECRET" "${GATEWAY_OPTS[@]}"

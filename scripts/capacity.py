@@ -120,11 +120,16 @@ def cmd_step(args):
     s0, s1 = window(samples, t0, t1)
     wall = max(s1["t"] - s0["t"], 1e-9)
     comps = {}
-    for name in sorted(set(s0["p"]) | set(s1["p"])):
-        c0 = s0["p"].get(name, [0, 0])[0]
-        c1 = s1["p"].get(name, [c0, 0])[0]
-        rss = max([s["p"][name][1] for s in samples if name in s["p"] and t0 - 1 <= s["t"] <= t1 + 1] or [0])
-        comps[name] = {"cpu_s": round(c1 - c0, 3), "cores": round((c1 - c0) / wall, 3), "rss_mb": round(rss / 1024, 1)}
+    for name in sorted({k for smp in samples for k in smp["p"]}):
+        have = [smp for smp in samples if name in smp["p"]]
+        # a process that ended inside the window (the loadgen does) counts up to its last sample
+        a0 = ([smp for smp in have if smp["t"] <= t0] or have[:1])[-1]
+        a1 = ([smp for smp in have if smp["t"] >= t1] or have[-1:])[0]
+        c0, c1 = a0["p"][name][0], a1["p"][name][0]
+        span = max(a1["t"] - a0["t"], 1e-9)
+        rss = max([smp["p"][name][1] for smp in have if t0 - 1 <= smp["t"] <= t1 + 1] or [0])
+        comps[name] = {"cpu_s": round(c1 - c0, 3), "cores": round((c1 - c0) / span, 3),
+                       "rss_mb": round(rss / 1024, 1)}
     server_cpu = sum(c["cpu_s"] for k, c in comps.items() if not k.startswith(NOT_SERVER))
     ours = sum(c["cpu_s"] for c in comps.values())
     busy = s1["busy"] - s0["busy"]
