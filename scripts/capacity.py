@@ -294,11 +294,13 @@ def cmd_report(argv):
                 max(s["p999_ms"], 0.01), s["deliveries_per_s"], s["sends_per_s"],
                 s["server_cpu_us_per_delivery"] or "NaN", s["loadgen_cpu_us_per_delivery"]))
     with open(os.path.join(d, "cpu.tsv"), "w") as f:
-        f.write("n\t" + "\t".join(comps) + "\n")
+        # the last column is everyone else's CPU on this shared machine: the noise
+        f.write("n\t" + "\t".join(comps) + "\toutside the benchmark\n")
         for s in steps:
-            f.write("%d\t" % s["n"] + "\t".join("%.3f" % s["components"].get(c, {}).get("cores", 0) for c in comps) + "\n")
+            f.write("%d\t" % s["n"] + "\t".join("%.3f" % s["components"].get(c, {}).get("cores", 0) for c in comps)
+                    + "\t%.3f\n" % s["others_cores"])
     title = meta.get("title", "2 cores, everything on one machine")
-    script = GNUPLOT % {"dir": d, "title": title, "ncomp_1": len(comps) - 1}
+    script = GNUPLOT % {"dir": d, "title": title, "ncomp_1": len(comps)}
     with open(os.path.join(d, "charts.gp"), "w") as f:
         f.write(script)
     try:
