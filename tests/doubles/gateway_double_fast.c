@@ -88,6 +88,14 @@ static void gd_push(gd_sess_t *s, gd_frame_t *f)
     lws_callback_on_writable(s->wsi);
 }
 
+/* A frame for one session only (ready, joined, ack). */
+static void gd_reply(gd_sess_t *s, gd_frame_t *f)
+{
+    gd_push(s, f);
+    if (f && !f->refs)
+        free(f);
+}
+
 static void gd_unref(gd_frame_t *f)
 {
     if (f && --f->refs <= 0)
@@ -114,10 +122,7 @@ static int gd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
                     snprintf(s->user, sizeof(s->user), "%.*s", (int)vl, v);
                 else
                     snprintf(s->user, sizeof(s->user), "token-user-%p", (void *)s);
-                gd_frame_t *f = gd_frame("{\"type\":\"ready\",\"user\":\"%s\"}", s->user);
-                gd_push(s, f);
-                if (f && !f->refs)
-                    free(f);
+                gd_reply(s, gd_frame("{\"type\":\"ready\",\"user\":\"%s\"}", s->user));
                 break;
             }
             if (lg_frame_str(in, len, "type", &v, &vl) && vl == 4 && memcmp(v, "join", 4) == 0 &&
@@ -128,10 +133,7 @@ static int gd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
                 if (r->members)
                     r->members->prev_in_room = s;
                 r->members = s;
-                gd_frame_t *f = gd_frame("{\"type\":\"joined\",\"room\":\"%s\"}", r->name);
-                gd_push(s, f);
-                if (f && !f->refs)
-                    free(f);
+                gd_reply(s, gd_frame("{\"type\":\"joined\",\"room\":\"%s\"}", r->name));
                 break;
             }
             if (lg_frame_str(in, len, "type", &v, &vl) && vl == 4 && memcmp(v, "send", 4) == 0 &&
@@ -142,12 +144,8 @@ static int gd_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
                     !lg_frame_str(in, len, "cmid", &cmid, &cl))
                     break;
                 unsigned long long id = ++gd_seq;
-                gd_frame_t *ack =
-                    gd_frame("{\"type\":\"ack\",\"cmid\":\"%.*s\",\"id\":\"%llu\",\"ts\":1}", (int)cl,
-                             cmid, id);
-                gd_push(s, ack);
-                if (ack && !ack->refs)
-                    free(ack);
+                gd_reply(s, gd_frame("{\"type\":\"ack\",\"cmid\":\"%.*s\",\"id\":\"%llu\",\"ts\":1}",
+                                     (int)cl, cmid, id));
                 gd_frame_t *m = gd_frame("{\"type\":\"msg\",\"room\":\"%s\",\"id\":\"%llu\",\"user\":"
                                          "\"%s\",\"text\":\"%.*s\",\"ts\":1,\"cmid\":\"%.*s\"}",
                                          gd_rooms[s->room].name, id, s->user, (int)tl, text,

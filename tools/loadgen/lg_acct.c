@@ -142,3 +142,11 @@ void lg_acct_tally(const lg_msg_t *msgs, size_t nmsgs, lg_acct_totals_t *totals)
         }
     }
 }
+
+void lg_acct_finish(lg_acct_totals_t *totals)
+{
+    if (totals->lost > 0) {
+        totals->order_unverified += totals->out_of_order;
+        totals->out_of_order = 0;
+    }
+}

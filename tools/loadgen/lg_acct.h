@@ -14,6 +14,11 @@
  *  - per room an lg_room_log_t: the order in which the room's first recipient to
  *    get there saw the messages. Every other member must see the same order; a
  *    message that arrives after one the reference order puts later is out of order.
+ *    The reference is only trustworthy when nothing is lost: a recipient that never
+ *    got M1 but got M2 first makes "M2 before M1" look like the room's order, and a
+ *    member that correctly sees M1 then M2 is then flagged. So when anything was
+ *    lost, lg_acct_finish() reports room-order counts as unverified instead (the
+ *    per-sender order check stays exact: seqs are the sender's own truth).
  *
  * At the end lg_acct_tally() turns the per-message records into totals:
  * expected = Σ over acked sends of the members joined at send time; lost =
@@ -95,6 +100,7 @@ typedef struct lg_acct_totals {
     uint64_t sender_order;       /* arrivals below a later seq of the same sender */
     uint64_t unchecked;          /* arrivals too late to check for order or duplicates */
     uint64_t unknown;            /* push frames that are not ours or do not parse */
+    uint64_t order_unverified;   /* room-order faults seen in a run with losses (see above) */
 } lg_acct_totals_t;
 
 /* Records one arrival of (sender, seq) at a recipient: `seen` is the recipient's
@@ -105,5 +111,7 @@ void lg_acct_deliver(lg_acct_totals_t *totals, lg_seen_t *seen, lg_room_log_t *r
 /* Adds one sender's messages to the totals (expected, delivered_of_acked, lost,
  * extra, unacked_delivered). Call once per sender, at the end. */
 void lg_acct_tally(const lg_msg_t *msgs, size_t nmsgs, lg_acct_totals_t *totals);
+/* After every sender's tally: with losses, room-order counts become unverified. */
+void lg_acct_finish(lg_acct_totals_t *totals);
 
 #endif

@@ -1054,6 +1054,7 @@ static void lg_report(lg_t *lg)
     lg_acct_totals_t *t = &lg->totals;
     for (uint32_t i = 0; i < lg->nusers; i++)
         lg_acct_tally(lg->users[i].msgs, lg->users[i].nmsgs, t);
+    lg_acct_finish(t);
     double run_s = (double)(lg->t_run_end - lg->t_run) / 1e9;
     double all_s = (double)(lg->t_drain_end - lg->t_run) / 1e9;
     double connect_s = (double)((lg->t_connect_done ? lg->t_connect_done : lg->t_drain_end) -
@@ -1082,7 +1083,8 @@ static void lg_report(lg_t *lg)
                 "\"sends\":%llu,\"acked\":%llu,\"failed\":%llu,\"expected\":%llu,"
                 "\"delivered\":%llu,\"delivered_of_acked\":%llu,\"lost\":%llu,\"duplicates\":%llu,"
                 "\"out_of_order\":%llu,\"sender_order\":%llu,\"unchecked\":%llu,\"unknown\":%llu,"
-                "\"extra\":%llu,\"unacked_delivered\":%llu,\"other_frames\":%llu,",
+                "\"extra\":%llu,\"unacked_delivered\":%llu,\"other_frames\":%llu,"
+                "\"order_unverified\":%llu,",
                 (unsigned long long)t->sends, (unsigned long long)t->acked,
                 (unsigned long long)t->failed, (unsigned long long)t->expected,
                 (unsigned long long)t->delivered, (unsigned long long)t->delivered_of_acked,
@@ -1090,7 +1092,7 @@ static void lg_report(lg_t *lg)
                 (unsigned long long)t->out_of_order, (unsigned long long)t->sender_order,
                 (unsigned long long)t->unchecked, (unsigned long long)t->unknown,
                 (unsigned long long)t->extra, (unsigned long long)t->unacked_delivered,
-                (unsigned long long)lg->frames_other);
+                (unsigned long long)lg->frames_other, (unsigned long long)t->order_unverified);
         fprintf(o, "\"sends_per_s\":%.1f,\"deliveries_per_s\":%.1f,",
                 run_s > 0 ? (double)t->sends / run_s : 0, all_s > 0 ? (double)t->delivered / all_s : 0);
         lg_json_hist(o, "ack_ms", &lg->ack);
@@ -1145,11 +1147,12 @@ static void lg_report(lg_t *lg)
                all_s > 0 ? (double)t->delivered / all_s : 0, (unsigned long long)t->lost,
                (unsigned long long)t->duplicates, (unsigned long long)t->out_of_order,
                (unsigned long long)t->sender_order);
-        if (t->unknown || t->unchecked || t->extra || t->unacked_delivered)
+        if (t->unknown || t->unchecked || t->extra || t->unacked_delivered || t->order_unverified)
             printf("  oddities               unknown %llu, unchecked %llu, extra %llu, "
-                   "delivered but never acked %llu\n",
+                   "delivered but never acked %llu, room order unverifiable (losses) %llu\n",
                    (unsigned long long)t->unknown, (unsigned long long)t->unchecked,
-                   (unsigned long long)t->extra, (unsigned long long)t->unacked_delivered);
+                   (unsigned long long)t->extra, (unsigned long long)t->unacked_delivered,
+                   (unsigned long long)t->order_unverified);
         printf("  ack latency      ms    p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
                (double)lg_hist_percentile(&lg->ack, 50) / 1e6,
                (double)lg_hist_percentile(&lg->ack, 90) / 1e6,
