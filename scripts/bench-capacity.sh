@@ -50,6 +50,8 @@ ADMIN=$BUILD/tools/chatstream-admin
 LOADGEN=$BUILD/tools/loadgen/chatstream-loadgen
 CAP="python3 $REPO/scripts/capacity.py"
 mkdir -p "$RESULTS/logs"
+TITLE="$(nproc) cores, everything on one machine"
+[[ $MODE == double ]] && { GATEWAYS=1; TITLE="loadgen + protocol double, not chatstream"; }
 PIDS=()
 declare -A COMP   # component name -> pid
 declare -A APORT  # component name -> admin/metrics port
@@ -87,7 +89,7 @@ cat >"$RESULTS/meta.json" <<JSON
 {"started":"$(date -u +%FT%TZ)","host":"$(hostname)","cores":$(nproc),"mem_gb":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),
  "commit":"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)","steps":"$STEPS","hold_s":$HOLD,
  "gateways":$GATEWAYS,"room_size":$ROOM_SIZE,"rate":$RATE,"size":$SIZE,"mode":"$MODE",
- "load_before":"$(cut -d' ' -f1-3 /proc/loadavg)","title":"$(nproc) cores, everything on one machine"}
+ "load_before":"$(cut -d' ' -f1-3 /proc/loadavg)","title":"$TITLE"}
 JSON
 
 GW_ADDRS=()
