@@ -778,10 +778,8 @@ static void lg_enter_run(lg_t *lg, int64_t now)
     lg->t_run = now;
     lg->t_run_end = now + (int64_t)(lg->conf->duration * 1e9);
     lg->cpu_run = lg_cpu_seconds();
-    if (lg->scenario == LG_IDLE) {
-        lg->rss_self_before_kb = lg->rss_self_before_kb; /* taken before connecting */
-        return;
-    }
+    if (lg->scenario == LG_IDLE)
+        return; /* memory was measured at the end of the connect phase */
     if (lg->conf->rate <= 0)
         return;
     for (uint32_t i = 0; i < lg->nusers; i++) {
