@@ -171,8 +171,18 @@ def cmd_step(args):
     # saturated whatever the machine does; otherwise the machine's 2 cores are.
     server = {k: v for k, v in comps.items() if not k.startswith(NOT_SERVER)}
     top = max(server.items(), key=lambda kv: kv[1]["cores"]) if server else ("-", {"cores": 0})
+    # what ran out: a component near a whole core is its own bottleneck (the gateway's lws
+    # contexts and fan-out's commit loop are each one thread); else, with the machine's two
+    # cores busy, the machine is (whoever's work filled them); else nothing yet.
+    ncores = os.cpu_count() or 2
+    if top[1]["cores"] >= 0.9:
+        saturated = "%s (%.2f cores: one thread's worth)" % (top[0], top[1]["cores"])
+    elif busy / wall >= 0.9 * ncores:
+        saturated = "the machine (%.2f of %d cores busy; most: %s %.2f)" % (busy / wall, ncores, top[0], top[1]["cores"])
+    else:
+        saturated = "nothing (%.2f of %d cores busy)" % (busy / wall, ncores)
     step = {
-        "n": n, "ok": not fails, "fails": fails,
+        "n": n, "ok": not fails, "fails": fails, "saturated": saturated,
         "delivered": delivered, "expected": lg["expected"], "lost": lg["lost"],
         "duplicates": lg["duplicates"], "out_of_order": lg["out_of_order"] + lg["sender_order"],
         "sends": lg["sends"], "acked": lg["acked"], "joined": lg["joined"],
@@ -281,7 +291,7 @@ def cmd_report(argv):
         "capacity_users": capacity,
         "first_failing_step": first_fail["n"] if first_fail else None,
         "first_failing_criteria": first_fail["fails"] if first_fail else [],
-        "saturated_first": {"component": ref["top_component"], "cores": ref["top_cores"],
+        "saturated_first": {"what": ref.get("saturated"), "component": ref["top_component"], "cores": ref["top_cores"],
                             "machine_cores_busy": ref["machine_cores_busy"],
                             "others_cores": ref["others_cores"], "at_users": ref["n"]},
         "server_cpu_us_per_delivery_at_capacity":
@@ -296,9 +306,8 @@ def cmd_report(argv):
             capacity, first_fail["n"], "; ".join(first_fail["fails"])))
     else:
         print("capacity: at least %d users (every step passed; the ramp ended)" % capacity)
-    print("worked hardest at %d users: %s at %.2f cores (machine %.2f of 2 cores busy, %.2f of them "
-          "by processes outside the benchmark)" % (ref["n"], ref["top_component"], ref["top_cores"],
-                                                   ref["machine_cores_busy"], ref["others_cores"]))
+    print("saturated at %d users: %s; processes outside the benchmark used %.2f cores" % (
+        ref["n"], ref.get("saturated", ref["top_component"]), ref["others_cores"]))
     with open(os.path.join(d, "steps.tsv"), "w") as f:
         f.write("n\tok\tp50\tp99\tp999\tdeliveries\tsends\tsrv_us\tlg_us\n")
         for s in steps:
