@@ -67,6 +67,7 @@ typedef struct gw_conf {
     char *pg_dsn;
     int64_t pg_connections;
     char *web_root;
+    char *log_level;
 } gw_conf_t;
 
 extern const cs_conf_def_t gw_conf_defs[];

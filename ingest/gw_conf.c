@@ -53,6 +53,9 @@ const cs_conf_def_t gw_conf_defs[] = {
     R_STR(pg_dsn, "pg.dsn", "host=127.0.0.1 port=5432 dbname=chatstream", 4096,
           "PostgreSQL (libpq connection string) for history."),
     R_INT(pg_connections, "pg.connections", "2", 1, 8, "History worker connections."),
-    R_STR(web_root, "web.root", CS_GW_WEB_ROOT, 4096, "Directory of the web client's files."),
+    R_STR(log_level, "log.level", "info", 16, "error, warn, info or debug."),
+    R_STR(web_root, "web.root", "", 4096,
+          "Directory of the web client's files (empty: ingest/web of the source tree it was "
+          "built from)."),
 };
 const size_t gw_conf_ndefs = sizeof(gw_conf_defs) / sizeof(gw_conf_defs[0]);

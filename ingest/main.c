@@ -137,7 +137,17 @@ int main(int argc, char **argv)
     case CS_CONF_RUN:
         break;
     }
+    if (!cs_log_level_parse(conf.log_level, &cs_log_threshold)) {
+        fprintf(stderr, "chatstream-gateway: log.level %s: use error, warn, info or debug\n",
+                conf.log_level);
+        cs_conf_destroy(gw->cs_conf);
+        return 2;
+    }
     cs_conf_log(gw->cs_conf);
+    static char web_root_default[] = CS_GW_WEB_ROOT;
+    char *web_root_loaded = conf.web_root; /* the loader's, to give back before it frees */
+    if (!conf.web_root || !*conf.web_root)
+        conf.web_root = web_root_default;
     /* many connections need many descriptors: take what the hard limit allows */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -192,6 +202,7 @@ out:
         gw_loop_destroy(gw->loops[i]);
     gw_limits_destroy(gw->limits);
     cs_metrics_destroy(gw->metrics);
+    conf.web_root = web_root_loaded;
     cs_conf_destroy(gw->cs_conf);
     cs_log(CS_LOG_INFO, "shutdown", "clean exit");
     return status;
