@@ -7,9 +7,9 @@
 #
 #   infra/local/cluster.sh start                 start every node, wait for the quorum
 #   infra/local/cluster.sh stop                  stop every node (controlled shutdown)
-#   infra/local/cluster.sh broker-stop N         SIGTERM node N (controlled shutdown)
-#   infra/local/cluster.sh broker-kill N         kill -9 node N
-#   infra/local/cluster.sh broker-start N        start node N again, wait until it answers
+#   infra/local/cluster.sh broker-stop N...      SIGTERM node N (controlled shutdown)
+#   infra/local/cluster.sh broker-kill N...      kill -9 node N
+#   infra/local/cluster.sh broker-start N...     start nodes again, wait until they answer
 #   infra/local/cluster.sh topics [PREFIX]       chat.{messages,fanout,vectors,dlq}, RF 3
 #   infra/local/cluster.sh status                nodes, and the quorum as KRaft sees it
 #   infra/local/cluster.sh brokers               the bootstrap list (host:port,...)
@@ -104,22 +104,24 @@ stop() {
   log "stopped"
 }
 
-broker_start() {
-  check_node "$1"
-  node_launch "$1"
-  kafka_wait "$(node_port "$1")" "$(node_dir "$1")/pid"
-  log "node $1 up on 127.0.0.1:$(node_port "$1")"
+broker_start() {  # broker_start N...: launch them all, then wait (one may need the other for a quorum)
+  local i
+  for i in "$@"; do check_node "$i"; node_launch "$i"; done
+  for i in "$@"; do kafka_wait "$(node_port "$i")" "$(node_dir "$i")/pid"; log "node $i up on 127.0.0.1:$(node_port "$i")"; done
 }
 
 broker_stop() { check_node "$1"; kafka_node_stop "$(node_dir "$1")"; log "node $1 stopped (SIGTERM)"; }
 
 broker_kill() {
-  check_node "$1"
-  local f; f=$(node_dir "$1")/pid
-  [[ -f $f ]] || die "node $1 is not running"
-  kill -KILL "$(cat "$f")" 2>/dev/null || true
-  rm -f "$f"
-  log "node $1 killed (SIGKILL)"
+  local i f
+  for i in "$@"; do
+    check_node "$i"
+    f=$(node_dir "$i")/pid
+    [[ -f $f ]] || die "node $i is not running"
+    kill -KILL "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+    log "node $i killed (SIGKILL)"
+  done
 }
 
 topics() {
@@ -145,9 +147,9 @@ wipe() { stop; rm -rf "$DIR"; log "state deleted"; }
 case ${1:-} in
   start) start ;;
   stop) stop ;;
-  broker-start) broker_start "${2:?node}" ;;
-  broker-stop) broker_stop "${2:?node}" ;;
-  broker-kill) broker_kill "${2:?node}" ;;
+  broker-start) shift; broker_start "${@:?node}" ;;
+  broker-stop) shift; for n in "${@:?node}"; do broker_stop "$n"; done ;;
+  broker-kill) shift; broker_kill "${@:?node}" ;;
   topics) topics "${2:-}" ;;
   status) status ;;
   brokers) brokers ;;
