@@ -69,7 +69,7 @@ def stall(a):
             last_t, last_v = t, v
         else:
             best = max(best, t - last_t)
-    print(f"{best:.1f}")
+    print(f"{best:.1f}" if best > 0 else "<0.5")  # the sampling period
     return 0
 
 
