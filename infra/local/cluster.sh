@@ -68,6 +68,9 @@ check_node() {
 # Starts node N without waiting (a quorum of one cannot answer: start them all, then wait).
 node_launch() {
   local i=$1 port; port=$(node_port "$i")
+  if ! node_running "$i" && { port_open "$port" || port_open $((port + 1)); }; then
+    die "port $port or $((port + 1)) is taken by something else (another cluster's node?)"
+  fi
   mkdir -p "$DIR"
   # Every node of one cluster is formatted with the same cluster id.
   [[ -f $DIR/cluster.id ]] || kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null >"$DIR/cluster.id"
