@@ -1,11 +1,23 @@
 # kafka-lib.sh — running Apache Kafka from Maven Central's jars in KRaft mode; sourced by
 # scripts/services.sh (one broker) and infra/local/cluster.sh (three-broker clusters,
-# MirrorMaker 2). The caller sets REPO, KAFKA_LIBS, CS_PARTITIONS, CS_BUILD and defines
-# log() and die().
+# MirrorMaker 2 in infra/local/regions.sh). The caller sets REPO (the repository root)
+# and defines log() and die(); this sets the defaults they share:
 #
+#   CS_VAR               state directory (default: <repo>/var)
+#   CS_CACHE             download cache (default: ~/.cache/chatstream)
+#   CS_BUILD             build directory (default: <repo>/build)
+#   CS_PARTITIONS        partitions per topic (default 12)
+#   KAFKA_VERSION, KAFKA_LIBS  from scripts/kafka/pom.xml; the jars' directory in the cache
 #   CS_KAFKA_HEAP        JVM heap flags of a broker (default "-Xms512m -Xmx1g")
 #   CS_KAFKA_CLUSTER_ID  KRaft cluster id used when formatting storage (default: random;
 #                        every node of one cluster must be formatted with the same id)
+
+CS_VAR=${CS_VAR:-$REPO/var}
+CS_CACHE=${CS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chatstream}
+CS_BUILD=${CS_BUILD:-$REPO/build}
+CS_PARTITIONS=${CS_PARTITIONS:-12}
+KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$REPO/scripts/kafka/pom.xml")
+KAFKA_LIBS=$CS_CACHE/kafka-$KAFKA_VERSION/libs
 
 kafka_fetch() {
   if [[ -f $KAFKA_LIBS/.complete ]]; then return 0; fi

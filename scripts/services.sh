@@ -20,24 +20,18 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CS_VAR=${CS_VAR:-$REPO/var}
-CS_CACHE=${CS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chatstream}
-CS_BUILD=${CS_BUILD:-$REPO/build}
+# CS_VAR, CS_CACHE, CS_BUILD, CS_PARTITIONS, KAFKA_LIBS; kafka_fetch, kafka_java, port_open,
+# kafka_node_start, kafka_wait, kafka_node_stop
+. "$REPO/scripts/kafka-lib.sh"
 CS_KAFKA_PORT=${CS_KAFKA_PORT:-19092}
 CS_PG_PORT=${CS_PG_PORT:-15432}
 CS_TOPIC_PREFIX=${CS_TOPIC_PREFIX:-}
-CS_PARTITIONS=${CS_PARTITIONS:-12}
-KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$REPO/scripts/kafka/pom.xml")
-KAFKA_LIBS=$CS_CACHE/kafka-$KAFKA_VERSION/libs
 PG_DIR=${CS_PG_DIR:-/tmp/chatstream-pg-$CS_PG_PORT}   # under /tmp: the postgres user must reach it
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # ---- Kafka ----------------------------------------------------------------------------
-
-# kafka_fetch, kafka_java, port_open, kafka_node_start, kafka_wait, kafka_node_stop
-. "$REPO/scripts/kafka-lib.sh"
 
 kafka_start() {
   kafka_fetch

@@ -26,15 +26,10 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-CS_VAR=${CS_VAR:-$REPO/var}
-CS_CACHE=${CS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chatstream}
-CS_BUILD=${CS_BUILD:-$REPO/build}
-CS_PARTITIONS=${CS_PARTITIONS:-12}
+. "$REPO/scripts/kafka-lib.sh"   # CS_VAR, CS_CACHE, CS_BUILD, KAFKA_LIBS; running Kafka nodes
 CS_CLUSTER_NAME=${CS_CLUSTER_NAME:-local}
 CS_CLUSTER_PORT=${CS_CLUSTER_PORT:-39092}
 CS_CLUSTER_NODES=${CS_CLUSTER_NODES:-3}
-KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$REPO/scripts/kafka/pom.xml")
-KAFKA_LIBS=$CS_CACHE/kafka-$KAFKA_VERSION/libs
 DIR=$CS_VAR/cluster-$CS_CLUSTER_NAME
 RF=$(( CS_CLUSTER_NODES < 3 ? CS_CLUSTER_NODES : 3 ))
 MIN_ISR=$(( RF < 2 ? 1 : 2 ))
@@ -42,8 +37,6 @@ export CS_KAFKA_HEAP=${CS_CLUSTER_HEAP:--Xms128m -Xmx384m}
 
 log() { printf '[cluster %s] %s\n' "$CS_CLUSTER_NAME" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-
-. "$REPO/scripts/kafka-lib.sh"
 
 node_port() { echo $(( CS_CLUSTER_PORT + 2 * ($1 - 1) )); }
 node_dir() { echo "$DIR/node-$1"; }

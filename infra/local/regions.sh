@@ -27,16 +27,12 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-CS_VAR=${CS_VAR:-$REPO/var}
-CS_CACHE=${CS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chatstream}
-CS_BUILD=${CS_BUILD:-$REPO/build}
+. "$REPO/scripts/kafka-lib.sh"   # CS_VAR, CS_CACHE, CS_BUILD, KAFKA_LIBS
 CS_REGION_A_PORT=${CS_REGION_A_PORT:-39500}
 CS_REGION_B_PORT=${CS_REGION_B_PORT:-39600}
 CS_REGION_NODES=${CS_REGION_NODES:-1}
 CS_MM2_TOPICS=${CS_MM2_TOPICS:-chat\\.fanout}
 CS_TOPIC_PREFIX=${CS_TOPIC_PREFIX:-}
-KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$REPO/scripts/kafka/pom.xml")
-KAFKA_LIBS=$CS_CACHE/kafka-$KAFKA_VERSION/libs
 MM2_DIR=$CS_VAR/mm2
 export CS_VAR CS_CACHE CS_BUILD
 

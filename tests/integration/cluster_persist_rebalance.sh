@@ -14,7 +14,7 @@ it_start persist "${opts[@]}"; b=$IT_PID; admin_b=$IT_ADMIN
 
 cl_produce count=20000 rate=500 users=500 rooms=100 run.id=a
 cl_sampler_start
-it_wait 60 "3,000 rows" '[[ $(it_rows) -ge 3000 ]]'
+it_wait 180 "3,000 rows" '[[ $(it_rows) -ge 3000 ]]'
 
 t_add=$(date +%s.%N)
 it_start persist "${opts[@]}"; c=$IT_PID; admin_c=$IT_ADMIN

@@ -14,7 +14,7 @@ it_start fanout -X group.id=${IT_PREFIX}fanout -X batch.max.records=1000; f1=$IT
 
 cl_produce count=20000 rate=500 users=500 rooms=100 run.id=c kafka.message.timeout.ms=5000
 cl_sampler_start
-it_wait 60 "4,000 acked" '[[ $(cl_acked) -ge 4000 ]]'
+it_wait 180 "4,000 acked" '[[ $(cl_acked) -ge 4000 ]]'
 
 leader=$(cl_cluster status | awk '/^LeaderId:/ {print $2}')
 [[ -n $leader ]] || leader=1
