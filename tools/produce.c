@@ -97,7 +97,7 @@ typedef struct cs_produce_fail {
 } cs_produce_fail_t;
 
 #define CS_PRODUCE_REASONS 8
-#define CS_PRODUCE_ID_LEN 37
+#define CS_PRODUCE_ID_LEN (CS_UUID_STR_LEN + 1) /* an envelope id with its NUL */
 
 /*
  * Counts `records` not acked because of `rc`/`errstr`, under the Kafka reason (the text
