@@ -263,12 +263,13 @@ int main(int argc, char **argv)
             }
             not_acked++;
             cs_produce_fail_count(fails, rc, cs_err_str(rc), 1);
-            continue;
+        } else {
+            in_batch++;
         }
-        in_batch++;
         if ((i & 1023) == 0)
             cs_producer_poll(producer);
-        if (pc.flush_every > 0 && (in_batch == pc.flush_every || i + 1 == pc.count)) {
+        if (pc.flush_every > 0 && in_batch > 0 &&
+            (in_batch == pc.flush_every || i + 1 == pc.count)) {
             int64_t f0 = cs_mono_us();
             rc = cs_producer_flush(producer, 120000, errstr, sizeof(errstr));
             if (cs_mono_us() - f0 > max_flush_us)
@@ -298,7 +299,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (pc.flush_every == 0)
-        acked = pc.count;
+        acked = pc.count - not_acked;
     printf("{\"topic\":\"%s\",\"records\":%lld,\"client_retries\":%lld,\"seconds\":%.3f,"
            "\"records_per_second\":%.0f,\"acked\":%lld,\"not_acked\":%lld,"
            "\"max_ack_wait_seconds\":%.3f,\"failures\":{",
