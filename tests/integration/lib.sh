@@ -38,6 +38,8 @@ it_cleanup() {
   local rc=$?
   for pid in "${IT_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # A test library's own cleanup (e.g. cluster_lib.sh stops its brokers), given the status.
+  [[ -n ${IT_CLEANUP_HOOK:-} ]] && { "$IT_CLEANUP_HOOK" "$rc" || true; }
   if [[ $rc -eq 0 && -n ${IT_DIR:-} ]]; then rm -rf "$IT_DIR"; fi
   [[ $rc -ne 0 && -n ${IT_DIR:-} ]] && it_log "logs kept in $IT_DIR"
   exit $rc
@@ -54,9 +56,9 @@ it_setup() {
   trap it_cleanup EXIT
   "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" wait 30 || it_fail "no Kafka at $IT_BROKERS"
   for t in chat.messages chat.fanout chat.vectors; do
-    "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "$IT_PREFIX$t" "${IT_PARTITIONS:-12}" 1
+    "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "$IT_PREFIX$t" "${IT_PARTITIONS:-12}" "${IT_REPLICAS:-1}"
   done
-  "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "${IT_PREFIX}chat.dlq" 3 1
+  "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "${IT_PREFIX}chat.dlq" 3 "${IT_REPLICAS:-1}"
   it_psql -d chatstream -c "CREATE DATABASE $IT_DB" || it_fail "cannot create database $IT_DB"
   export CHATSTREAM_BROKERS=$IT_BROKERS
   export CHATSTREAM_TOPIC_PREFIX=$IT_PREFIX
