@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates python3 python3-jsonschema python3-websockets
   librdkafka-dev libpq-dev libwebsockets-dev libuv1-dev libjwt-dev libssl-dev
   libcurl4-openssl-dev libjson-c-dev libmongoc-dev golang-go
-  postgresql postgresql-client kcat gnuplot-nox
+  postgresql postgresql-client kcat gnuplot-nox chromium
   openjdk-17-jre-headless maven
 )
 
