@@ -11,6 +11,8 @@ PACKAGES=(
   postgresql postgresql-client kcat gnuplot-nox chromium
   openjdk-17-jre-headless maven
 )
+# Node.js and npm (the browser test's playwright-core): the machine's own when present.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
