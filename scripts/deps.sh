@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl ca-certificates python3 python3-jsonschema
+  python3-yaml prometheus
   librdkafka-dev libpq-dev libwebsockets-dev libjwt-dev libssl-dev
   libcurl4-openssl-dev libjson-c-dev libmongoc-dev golang-go
   postgresql postgresql-client kcat
