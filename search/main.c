@@ -4,9 +4,9 @@
  *   GET /v1/search?q=...&room=...&limit=...   the search (see cs_search.h)
  *   GET /healthz, /readyz, /metrics           as every chatstream process
  *
- * Who asks: auth.mode=jwt (the default) takes the user and their rooms from an
- * HS256 token (sub, rooms) once the gateway's cs_jwt is on main; until then the
- * only runnable mode is auth.mode=dev-insecure-header, which trusts the headers
+ * Who asks: auth.mode=jwt (the default) takes the user and their rooms from the
+ * HS256 bearer token the gateway accepts (core/cs_jwt: sub, and the optional rooms
+ * claim; no claim = any room). auth.mode=dev-insecure-header trusts the headers
  * X-Chatstream-Insecure-User and X-Chatstream-Insecure-Rooms (comma-separated;
  * absent = any room). As the name says: for development and tests only.
  *
@@ -15,6 +15,7 @@
  */
 #include "cs_conf.h"
 #include "cs_envelope.h"
+#include "cs_jwt.h"
 #include "cs_log.h"
 #include "cs_search.h"
 #include "cs_time.h"
@@ -42,6 +43,10 @@ typedef struct cs_api_conf {
     int64_t port;
     int64_t threads;
     char *auth_mode;
+    char *auth_secret;
+    char *auth_iss;
+    char *auth_aud;
+    int64_t auth_leeway_s;
     char *log_level;
 } cs_api_conf_t;
 
@@ -52,8 +57,16 @@ static const cs_conf_def_t cs_api_defs[] = {
     CS_CONF_ROW_INT(cs_api_conf_t, threads, "http.threads", "4", 1, 256,
                     "Worker threads (each serves one request at a time)."),
     CS_CONF_ROW_STR(cs_api_conf_t, auth_mode, "auth.mode", "jwt", 32,
-                    "jwt (HS256 bearer token; needs cs_jwt) or dev-insecure-header (trusts "
+                    "jwt (HS256 bearer token, as the gateway's) or dev-insecure-header (trusts "
                     "X-Chatstream-Insecure-User/-Rooms: development and tests only)."),
+    CS_CONF_ROW_STR(cs_api_conf_t, auth_secret, "auth.secret", NULL, 1024,
+                    "HS256 secret shared with the gateway (prefer CHATSTREAM_AUTH_SECRET)."),
+    CS_CONF_ROW_STR(cs_api_conf_t, auth_iss, "auth.issuer", "", 256,
+                    "Required `iss` claim (empty: not checked)."),
+    CS_CONF_ROW_STR(cs_api_conf_t, auth_aud, "auth.audience", "", 256,
+                    "Required `aud` claim (empty: not checked)."),
+    CS_CONF_ROW_INT(cs_api_conf_t, auth_leeway_s, "auth.leeway.s", "30", 0, 600,
+                    "Clock skew allowed on exp and nbf."),
     CS_CONF_ROW_STR(cs_api_conf_t, log_level, "log.level", "info", 16,
                     "error, warn, info or debug."),
 };
@@ -66,6 +79,7 @@ typedef struct cs_api {
     int fd;
     atomic_bool stop;
     cs_counter_t *m_requests;
+    cs_jwt_verifier_t verifier;
 } cs_api_t;
 
 static volatile sig_atomic_t cs_api_signal;
@@ -152,36 +166,55 @@ static bool cs_api_header(const char *head, const char *name, char *out, size_t 
 static void cs_api_search(cs_api_t *api, int fd, const char *head, const char *query)
 {
     char user[CS_IDENT_MAX + 1];
-    if (strcmp(api->conf.auth_mode, "dev-insecure-header") != 0) {
-        cs_api_error(fd, 401, "unauthorized", "no authentication configured");
-        return;
-    }
-    if (!cs_api_header(head, "X-Chatstream-Insecure-User", user, sizeof(user)) || !*user) {
-        cs_api_error(fd, 401, "unauthorized", "X-Chatstream-Insecure-User is required");
-        return;
-    }
     char rooms[8192];
     const char *list[CS_API_MAX_ROOMS];
     size_t n = 0;
-    bool restricted = cs_api_header(head, "X-Chatstream-Insecure-Rooms", rooms, sizeof(rooms));
-    if (restricted) {
-        char *save = NULL;
-        for (char *r = strtok_r(rooms, ",", &save); r; r = strtok_r(NULL, ",", &save)) {
-            while (*r == ' ')
-                r++;
-            if (!*r)
-                continue;
-            if (n == CS_API_MAX_ROOMS) {
-                cs_api_error(fd, 400, "bad_request", "too many rooms");
-                return;
+    bool restricted = false;
+    cs_jwt_claims_t *claims = NULL;
+    if (strcmp(api->conf.auth_mode, "jwt") == 0) {
+        char bearer[CS_JWT_MAX_TOKEN + 16], why[200] = "out of memory";
+        if (!cs_api_header(head, "Authorization", bearer, sizeof(bearer)) ||
+            strncmp(bearer, "Bearer ", 7) != 0) {
+            cs_api_error(fd, 401, "unauthorized", "Authorization: Bearer <token> required");
+            return;
+        }
+        claims = malloc(sizeof(*claims));
+        if (!claims || cs_jwt_verify(&api->verifier, bearer + 7, strlen(bearer + 7),
+                                     cs_wall_ms() / 1000, claims, why, sizeof(why)) != CS_ERR_OK) {
+            free(claims);
+            cs_api_error(fd, 401, "unauthorized", why);
+            return;
+        }
+        snprintf(user, sizeof(user), "%s", claims->sub);
+        restricted = claims->nrooms >= 0;
+        for (int i = 0; restricted && i < claims->nrooms && n < CS_API_MAX_ROOMS; i++)
+            list[n++] = claims->rooms[i];
+    } else {
+        if (!cs_api_header(head, "X-Chatstream-Insecure-User", user, sizeof(user)) || !*user) {
+            cs_api_error(fd, 401, "unauthorized", "X-Chatstream-Insecure-User is required");
+            return;
+        }
+        restricted = cs_api_header(head, "X-Chatstream-Insecure-Rooms", rooms, sizeof(rooms));
+        if (restricted) {
+            char *save = NULL;
+            for (char *r = strtok_r(rooms, ",", &save); r; r = strtok_r(NULL, ",", &save)) {
+                while (*r == ' ')
+                    r++;
+                if (!*r)
+                    continue;
+                if (n == CS_API_MAX_ROOMS) {
+                    cs_api_error(fd, 400, "bad_request", "too many rooms");
+                    return;
+                }
+                list[n++] = r;
             }
-            list[n++] = r;
         }
     }
     cs_buf_t out = CS_BUF_INIT;
     int status = cs_search_http(api->search, user, restricted ? list : NULL, n, query, &out);
     cs_api_json(fd, status, &out);
     cs_buf_free(&out);
+    free(claims);
 }
 
 static void cs_api_serve(cs_api_t *api, int fd)
@@ -331,10 +364,15 @@ int main(int argc, char **argv)
         cs_log(CS_LOG_WARN, "auth", "auth.mode=dev-insecure-header: anyone can claim any user "
                "and rooms in request headers. Development and tests only.");
     } else if (strcmp(api.conf.auth_mode, "jwt") == 0) {
-        fprintf(stderr, "chatstream-search: auth.mode=jwt needs the gateway's cs_jwt, which this "
-                "build does not have yet; for development use -X auth.mode=dev-insecure-header\n");
-        status = 2;
-        goto done;
+        const char *key = api.conf.auth_secret ? api.conf.auth_secret : "";
+        if (strlen(key) < 16) {
+            fprintf(stderr, "chatstream-search: auth.mode=jwt needs auth.secret (at least 16 "
+                            "bytes; CHATSTREAM_AUTH_SECRET), the gateway's\n");
+            status = 2;
+            goto done;
+        }
+        api.verifier = (cs_jwt_verifier_t){(const uint8_t *)key, strlen(key), api.conf.auth_iss,
+                                           api.conf.auth_aud, api.conf.auth_leeway_s};
     } else {
         fprintf(stderr, "chatstream-search: auth.mode: '%s' is not jwt or dev-insecure-header\n",
                 api.conf.auth_mode);

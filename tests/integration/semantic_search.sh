@@ -79,6 +79,24 @@ ask $S 'bad user' - 'q=x' 400
 status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S/v1/search?q=homework")
 it_assert_eq "$status" 401 "no user, no answer"
 
+# The production mode: the same HS256 bearer tokens as the gateway (core/cs_jwt).
+export CHATSTREAM_AUTH_SECRET=it-secret-0123456789abcdef
+search_start jwt -X auth.mode=jwt
+J=$SEARCH_PORT
+tok_alice=$("$IT_BUILD/tools/chatstream-token" -X sub=alice -X rooms=math,r0 -X ttl=300)
+tok_old=$("$IT_BUILD/tools/chatstream-token" -X sub=alice -X rooms=math,r0 -X ttl=-600)
+jask() {  # jask <token> <query string> <expected status>
+  local status
+  status=$(curl -s -o "$IT_DIR/answer.json" -w '%{http_code}' -H "Authorization: Bearer $1" "http://127.0.0.1:$J/v1/search?$2")
+  [[ $status == "$3" ]] || it_fail "jwt GET /v1/search?$2: HTTP $status, expected $3: $(cat "$IT_DIR/answer.json")"
+}
+jask "$tok_alice" 'q=homework%20friday' 200
+check "jwt: finds it, only in the token's rooms" "r['hits'][0]['id'] == '$M1' and all(h['room'] in ('math', 'r0') for h in r['hits'])"
+jask "$tok_alice" 'q=portrait&room=art' 403
+jask "$tok_old" 'q=homework' 401
+jask "not.a.token" 'q=homework' 401
+it_log "ok: jwt mode: 200 in the token's rooms, 403 outside them, 401 expired or forged"
+
 # The provider down (nothing listens where it should be): full-text answers.
 dead=$(it_free_port)
 search_start provider_down -X embed.provider=openai -X embed.url="http://127.0.0.1:$dead/v1" -X embed.model=m
