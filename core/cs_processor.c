@@ -134,6 +134,7 @@ typedef struct cs_consumer {
     cs_counter_t *m_consume_errors;
     cs_gauge_t *m_paused;
     cs_gauge_t *m_assigned;
+    int assigned_n;                  /* partitions assigned now (kept here: see the rebalance cb) */
     cs_histogram_t *m_batch_size;
     cs_histogram_t *m_batch_seconds;
     cs_histogram_t *m_latency;
@@ -669,11 +670,15 @@ static void cs_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, NULL);
         }
     }
-    rd_kafka_topic_partition_list_t *now = NULL;
-    if (rd_kafka_assignment(rk, &now) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        cs_gauge_set(c->m_assigned, now->cnt);
-        rd_kafka_topic_partition_list_destroy(now);
-    }
+    /* Counted here rather than asked with rd_kafka_assignment(): that call waits for
+     * librdkafka's main thread, and in the last revoke inside rd_kafka_consumer_close()
+     * the group may already be terminating and never answer (2.0.2: a SIGTERM hung
+     * forever there after a broker failover, seen in tests/integration/cluster_one_broker). */
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        c->assigned_n = cooperative ? c->assigned_n + parts->cnt : parts->cnt;
+    else
+        c->assigned_n = cooperative && c->assigned_n > parts->cnt ? c->assigned_n - parts->cnt : 0;
+    cs_gauge_set(c->m_assigned, c->assigned_n);
 }
 
 /* ---- readiness ----------------------------------------------------------------------- */

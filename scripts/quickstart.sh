@@ -9,6 +9,9 @@
 #   scripts/quickstart.sh --keep     leave the services and processors running
 #
 # DEMO_MESSAGES (default 20000) and DEMO_RATE (messages/s, default 4000) size the load.
+# Then, with the gateway built, a short school run: SCHOOL_USERS (default 500) simulated
+# users on real WebSockets with real tokens, rooms of 30, one message a second each, for
+# SCHOOL_SECONDS (default 20), and chatstream-loadgen's summary (SCHOOL_USERS=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -68,6 +71,22 @@ echo "  persisted           $rows rows (each retry stored once)"
 psql -X -h 127.0.0.1 -p "${CS_PG_PORT:-15432}" -U chatstream -d chatstream -c \
   "SELECT room, count(*) AS messages, max(sent_at) AS latest FROM messages GROUP BY room ORDER BY 2 DESC LIMIT 5"
 curl -s http://127.0.0.1:9101/metrics | grep -E '^chatstream_(records_processed_total|db_write_seconds_count|dlq_records_total|processing_latency_seconds_(sum|count))' | sed 's/^/  /'
+
+SCHOOL_USERS=${SCHOOL_USERS:-500}
+SCHOOL_SECONDS=${SCHOOL_SECONDS:-20}
+if [[ -x build/ingest/chatstream-gateway && $SCHOOL_USERS -gt 0 ]]; then
+  say "school: $SCHOOL_USERS users on WebSockets, rooms of 30, 1 msg/s each, ${SCHOOL_SECONDS}s"
+  export CHATSTREAM_AUTH_SECRET=${CHATSTREAM_AUTH_SECRET:-quickstart-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+  build/stream-processors/chatstream-fanout -X admin.port=9102 >"$LOGS/fanout.log" 2>&1 &
+  PIDS+=($!)
+  prlimit --nofile=65536 build/ingest/chatstream-gateway -X listen.port=8080 \
+    >"$LOGS/gateway.log" 2>&1 &
+  PIDS+=($!)
+  echo "chatstream-gateway  pid $!  ws://127.0.0.1:8080/v1/ws  http://127.0.0.1:8080/  log $LOGS/gateway.log"
+  for _ in $(seq 60); do curl -sf http://127.0.0.1:8080/readyz >/dev/null && curl -sf http://127.0.0.1:9102/readyz >/dev/null && break; sleep 0.5; done
+  build/tools/loadgen/chatstream-loadgen -X gateways=127.0.0.1:8080 -X users="$SCHOOL_USERS" \
+    -X duration="$SCHOOL_SECONDS" -X auth.mode=jwt 2>"$LOGS/loadgen.log" | sed 's/^/  /'
+fi
 if [[ $KEEP -eq 1 ]]; then
   echo "still running; stop with: kill ${PIDS[*]}; scripts/services.sh stop"
 fi

@@ -20,13 +20,34 @@
 #include "cs_err.h"
 #include "cs_metrics.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct cs_sink_stats {
     size_t written;     /* new rows/documents */
     size_t duplicates;  /* already stored (replays, client retries) */
 } cs_sink_stats_t;
+
+/* What every sink reports, and the same way: the time of a batch write, messages new
+ * and already stored, failed writes by kind (retriable / rejected), and its health for
+ * /readyz (true until a write fails for a retriable reason, true again after one
+ * succeeds). All under the label sink="<name>". */
+typedef struct cs_sink_meter {
+    atomic_bool healthy;
+    cs_histogram_t *write;
+    cs_counter_t *rows;
+    cs_counter_t *dups;
+    cs_counter_t *errors_retriable;
+    cs_counter_t *errors_rejected;
+} cs_sink_meter_t;
+
+void cs_sink_meter_init(cs_sink_meter_t *m, cs_metrics_t *metrics, const char *sink_name);
+/* Records the outcome of one write_batch() that started at t0_us (cs_mono_us()). */
+void cs_sink_meter_batch(cs_sink_meter_t *m, cs_err_t rc, const cs_sink_stats_t *stats,
+                         int64_t t0_us);
+bool cs_sink_meter_healthy(cs_sink_meter_t *m);
 
 typedef struct cs_sink_ops {
     const char *name;                /* "postgres", "mongodb" */

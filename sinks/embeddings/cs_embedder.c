@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CS_EMBED_POOL 8 /* idle curl multi handles kept (each keeps its connections) */
 
 const cs_conf_def_t cs_embed_conf_defs[] = {
     CS_CONF_ROW_STR(cs_embed_conf_t, provider, "embed.provider", "hash", 16,
@@ -73,9 +72,7 @@ struct cs_embedder {
     _Atomic uint32_t dim;             /* learned from the first response (openai) */
     cs_breaker_t breaker;
     cs_backoff_t backoff_proto;       /* copied per request */
-    pthread_mutex_t pool_lock;
-    CURLM *pool[CS_EMBED_POOL];
-    size_t npool;
+    cs_httpc_pool_t pool;
 
     cs_histogram_t *m_seconds;
     cs_histogram_t *m_inputs;
@@ -292,7 +289,7 @@ cs_embedder_t *cs_embedder_new(const cs_embed_conf_t *conf, cs_metrics_t *metric
     e->conf = conf;
     e->metrics = metrics;
     cs_httpc_global_init();
-    pthread_mutex_init(&e->pool_lock, NULL);
+    cs_httpc_pool_init(&e->pool, (long)conf->inflight + 1);
     cs_breaker_init(&e->breaker, (int)conf->breaker_failures, conf->breaker_open_ms,
                     conf->breaker_open_max_ms);
     if (strcmp(conf->provider, "hash") == 0) {
@@ -359,9 +356,7 @@ void cs_embedder_destroy(cs_embedder_t *e)
 {
     if (!e)
         return;
-    for (size_t i = 0; i < e->npool; i++)
-        curl_multi_cleanup(e->pool[i]);
-    pthread_mutex_destroy(&e->pool_lock);
+    cs_httpc_pool_destroy(&e->pool);
     cs_breaker_destroy(&e->breaker);
     free(e);
 }
@@ -548,41 +543,17 @@ static void cs_embed_done(cs_httpc_req_t *req, void *varg)
                      reason);
 }
 
-static CURLM *cs_embed_multi_get(cs_embedder_t *e)
-{
-    CURLM *m = NULL;
-    pthread_mutex_lock(&e->pool_lock);
-    if (e->npool > 0)
-        m = e->pool[--e->npool];
-    pthread_mutex_unlock(&e->pool_lock);
-    if (!m && (m = curl_multi_init()))
-        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)e->conf->inflight + 1);
-    return m;
-}
-
-static void cs_embed_multi_put(cs_embedder_t *e, CURLM *m)
-{
-    pthread_mutex_lock(&e->pool_lock);
-    if (e->npool < CS_EMBED_POOL) {
-        e->pool[e->npool++] = m;
-        m = NULL;
-    }
-    pthread_mutex_unlock(&e->pool_lock);
-    if (m)
-        curl_multi_cleanup(m);
-}
-
 static cs_err_t cs_embed_openai(cs_embedder_t *e, cs_embed_item_t *items, size_t n,
                                 int64_t deadline, cs_embed_sink_fn sink, void *arg, char *errstr,
                                 size_t errstr_size)
 {
     /* Pack consecutive inputs into requests by count and estimated tokens. */
     cs_embed_group_t *groups = calloc(n, sizeof(*groups));
-    CURLM *multi = cs_embed_multi_get(e);
+    CURLM *multi = cs_httpc_pool_get(&e->pool);
     if (!groups || !multi) {
         free(groups);
         if (multi)
-            cs_embed_multi_put(e, multi);
+            cs_httpc_pool_put(&e->pool, multi);
         snprintf(errstr, errstr_size, "out of memory");
         return CS_ERR_NOMEM;
     }
@@ -672,7 +643,7 @@ static cs_err_t cs_embed_openai(cs_embedder_t *e, cs_embed_item_t *items, size_t
         cs_httpc_run(multi, wait_ms, cs_embed_done, &call);
         (void)pending;
     }
-    cs_embed_multi_put(e, multi);
+    cs_httpc_pool_put(&e->pool, multi);
 
     cs_err_t rc = CS_ERR_OK;
     bool rejected_multi = false;

@@ -282,3 +282,42 @@ bool cs_httpc_read_secret(const char *env, const char *file, char *out, size_t o
         snprintf(out, out_size, "%s", v);
     return true;
 }
+
+void cs_httpc_pool_init(cs_httpc_pool_t *pool, long maxconnects)
+{
+    pthread_mutex_init(&pool->lock, NULL);
+    pool->nidle = 0;
+    pool->maxconnects = maxconnects;
+}
+
+void cs_httpc_pool_destroy(cs_httpc_pool_t *pool)
+{
+    for (size_t i = 0; i < pool->nidle; i++)
+        curl_multi_cleanup(pool->idle[i]);
+    pool->nidle = 0;
+    pthread_mutex_destroy(&pool->lock);
+}
+
+CURLM *cs_httpc_pool_get(cs_httpc_pool_t *pool)
+{
+    CURLM *m = NULL;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->nidle > 0)
+        m = pool->idle[--pool->nidle];
+    pthread_mutex_unlock(&pool->lock);
+    if (!m && (m = curl_multi_init()))
+        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, pool->maxconnects);
+    return m;
+}
+
+void cs_httpc_pool_put(cs_httpc_pool_t *pool, CURLM *m)
+{
+    pthread_mutex_lock(&pool->lock);
+    if (pool->nidle < CS_HTTPC_POOL_MAX) {
+        pool->idle[pool->nidle++] = m;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (m)
+        curl_multi_cleanup(m);
+}

@@ -26,6 +26,7 @@
 #include "cs_buf.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,24 @@ typedef struct cs_httpc_req {
 
 /* curl_global_init, once per process (call from set-up code, before any request). */
 void cs_httpc_global_init(void);
+
+/* A few idle curl multi handles kept for reuse: each keeps its connections alive, so a
+ * caller that runs requests from several threads (search) or one batch after another
+ * (embed, index) does not reconnect every time. Thread-safe. */
+#define CS_HTTPC_POOL_MAX 8
+typedef struct cs_httpc_pool {
+    pthread_mutex_t lock;
+    CURLM *idle[CS_HTTPC_POOL_MAX];
+    size_t nidle;
+    long maxconnects; /* CURLMOPT_MAXCONNECTS of each new handle */
+} cs_httpc_pool_t;
+
+void cs_httpc_pool_init(cs_httpc_pool_t *pool, long maxconnects);
+void cs_httpc_pool_destroy(cs_httpc_pool_t *pool);
+/* An idle handle, or a new one; NULL when out of memory. */
+CURLM *cs_httpc_pool_get(cs_httpc_pool_t *pool);
+/* Back to the pool (or cleaned up when the pool is full). */
+void cs_httpc_pool_put(cs_httpc_pool_t *pool, CURLM *multi);
 
 /*
  * Prepares `req` (zeroed by the caller or a previous cleanup) for `method` on `url`

@@ -52,12 +52,7 @@ typedef struct cs_mongo_sink {
     mongoc_client_t *client;
     mongoc_collection_t *coll;
     bool indexed;
-    atomic_bool healthy;
-    cs_histogram_t *m_write;
-    cs_counter_t *m_rows;
-    cs_counter_t *m_dups;
-    cs_counter_t *m_errors_retriable;
-    cs_counter_t *m_errors_rejected;
+    cs_sink_meter_t meter;
 } cs_mongo_sink_t;
 
 static pthread_once_t cs_mongo_once = PTHREAD_ONCE_INIT;
@@ -120,21 +115,7 @@ static void *cs_mongo_open(const void *vconf, cs_metrics_t *metrics, char *errst
     mongoc_client_set_error_api(sink->client, MONGOC_ERROR_API_VERSION_2);
     mongoc_client_set_appname(sink->client, "chatstream-persist");
     sink->coll = mongoc_client_get_collection(sink->client, conf->database, conf->collection);
-    const char *l = "sink=\"mongodb\"";
-    sink->m_write = cs_metrics_histogram(metrics, "chatstream_db_write_seconds", l,
-                                         "Time to write one batch (one transaction).",
-                                         cs_metrics_latency_buckets, cs_metrics_latency_nbuckets);
-    sink->m_rows = cs_metrics_counter(metrics, "chatstream_db_rows_written_total", l,
-                                      "Messages newly stored.");
-    sink->m_dups = cs_metrics_counter(metrics, "chatstream_db_rows_duplicate_total", l,
-                                      "Messages already stored (replays and client retries).");
-    sink->m_errors_retriable = cs_metrics_counter(metrics, "chatstream_db_errors_total",
-                                                  "sink=\"mongodb\",kind=\"retriable\"",
-                                                  "Failed batch writes, by kind.");
-    sink->m_errors_rejected = cs_metrics_counter(metrics, "chatstream_db_errors_total",
-                                                 "sink=\"mongodb\",kind=\"rejected\"",
-                                                 "Failed batch writes, by kind.");
-    atomic_store(&sink->healthy, true);
+    cs_sink_meter_init(&sink->meter, metrics, "mongodb");
     cs_log(CS_LOG_INFO, "mongo", "writing to %s.%s", conf->database, conf->collection);
     return sink;
 }
@@ -295,23 +276,13 @@ static cs_err_t cs_mongo_write(void *vsink, const cs_envelope_t *msgs, size_t n,
     bson_destroy(&reply);
     mongoc_bulk_operation_destroy(bulk);
 done:
-    if (rc == CS_ERR_OK) {
-        cs_histogram_observe(sink->m_write, (double)(cs_mono_us() - t0) / 1e6);
-        cs_counter_add(sink->m_rows, stats->written);
-        cs_counter_add(sink->m_dups, stats->duplicates);
-        atomic_store(&sink->healthy, true);
-    } else if (cs_err_retriable(rc)) {
-        cs_counter_inc(sink->m_errors_retriable);
-        atomic_store(&sink->healthy, false);
-    } else {
-        cs_counter_inc(sink->m_errors_rejected);
-    }
+    cs_sink_meter_batch(&sink->meter, rc, stats, t0);
     return rc;
 }
 
 static bool cs_mongo_healthy(void *vsink)
 {
-    return atomic_load(&((cs_mongo_sink_t *)vsink)->healthy);
+    return cs_sink_meter_healthy(&((cs_mongo_sink_t *)vsink)->meter);
 }
 
 static void cs_mongo_close(void *vsink)

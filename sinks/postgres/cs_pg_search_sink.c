@@ -48,12 +48,8 @@ typedef struct cs_pgs {
     const cs_pgs_conf_t *conf;
     PGconn *conn;
     bool migrated;
-    atomic_bool healthy;
     cs_buf_t copy;
-    cs_histogram_t *m_write;
-    cs_counter_t *m_rows;
-    cs_counter_t *m_dups;
-    cs_counter_t *m_errors;
+    cs_sink_meter_t meter;
 } cs_pgs_t;
 
 static void *cs_pgs_open(const void *vconf, cs_metrics_t *metrics, char *errstr,
@@ -65,18 +61,7 @@ static void *cs_pgs_open(const void *vconf, cs_metrics_t *metrics, char *errstr,
         return NULL;
     }
     s->conf = vconf;
-    const char *l = "sink=\"postgres-search\"";
-    s->m_write = cs_metrics_histogram(metrics, "chatstream_db_write_seconds", l,
-                                      "Time to write one batch (one transaction).",
-                                      cs_metrics_latency_buckets, cs_metrics_latency_nbuckets);
-    s->m_rows = cs_metrics_counter(metrics, "chatstream_db_rows_written_total", l,
-                                   "Messages newly stored.");
-    s->m_dups = cs_metrics_counter(metrics, "chatstream_db_rows_duplicate_total", l,
-                                   "Messages already stored (replays and client retries).");
-    s->m_errors = cs_metrics_counter(metrics, "chatstream_db_errors_total",
-                                     "sink=\"postgres-search\",kind=\"any\"",
-                                     "Failed batch writes, by kind.");
-    atomic_store(&s->healthy, true);
+    cs_sink_meter_init(&s->meter, metrics, "postgres-search");
     return s;
 }
 
@@ -170,25 +155,15 @@ static cs_err_t cs_pgs_write(void *vs, const cs_envelope_t *msgs, size_t n,
         if (s->copy.cap > (64u << 20))
             cs_buf_free(&s->copy);
     }
-    if (rc == CS_ERR_OK) {
-        cs_histogram_observe(s->m_write, (double)(cs_mono_us() - t0) / 1e6);
-        cs_counter_add(s->m_rows, stats->written);
-        cs_counter_add(s->m_dups, stats->duplicates);
-        atomic_store(&s->healthy, true);
-        return CS_ERR_OK;
-    }
-    cs_counter_inc(s->m_errors);
-    if (cs_err_retriable(rc)) {
-        atomic_store(&s->healthy, false);
-        if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
-            cs_pgs_drop(s);
-    }
+    cs_sink_meter_batch(&s->meter, rc, stats, t0);
+    if (cs_err_retriable(rc) && (!s->conn || PQstatus(s->conn) != CONNECTION_OK))
+        cs_pgs_drop(s);
     return rc;
 }
 
 static bool cs_pgs_healthy(void *vs)
 {
-    return atomic_load(&((cs_pgs_t *)vs)->healthy);
+    return cs_sink_meter_healthy(&((cs_pgs_t *)vs)->meter);
 }
 
 static void cs_pgs_close(void *vs)

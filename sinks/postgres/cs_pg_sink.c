@@ -73,12 +73,7 @@ struct cs_pg_sink {
     uint64_t generation;
     int pending;
     bool stop;
-    atomic_bool healthy;
-    cs_histogram_t *m_write;
-    cs_counter_t *m_rows;
-    cs_counter_t *m_dups;
-    cs_counter_t *m_errors_retriable;
-    cs_counter_t *m_errors_rejected;
+    cs_sink_meter_t meter;
     cs_counter_t *m_connects;
     cs_counter_t *m_slow_path;
 };
@@ -343,27 +338,13 @@ static void *cs_pg_sink_open(const void *vconf, cs_metrics_t *metrics, char *err
         }
     }
     sink->threads_started = sink->nlanes > 1;
+    cs_sink_meter_init(&sink->meter, metrics, "postgres");
     const char *l = "sink=\"postgres\"";
-    sink->m_write = cs_metrics_histogram(metrics, "chatstream_db_write_seconds", l,
-                                         "Time to write one batch (all lanes committed).",
-                                         cs_metrics_latency_buckets,
-                                         cs_metrics_latency_nbuckets);
-    sink->m_rows = cs_metrics_counter(metrics, "chatstream_db_rows_written_total", l,
-                                      "Messages newly stored.");
-    sink->m_dups = cs_metrics_counter(metrics, "chatstream_db_rows_duplicate_total", l,
-                                      "Messages already stored (replays and client retries).");
-    sink->m_errors_retriable = cs_metrics_counter(
-        metrics, "chatstream_db_errors_total", "sink=\"postgres\",kind=\"retriable\"",
-        "Failed batch writes, by kind.");
-    sink->m_errors_rejected = cs_metrics_counter(
-        metrics, "chatstream_db_errors_total", "sink=\"postgres\",kind=\"rejected\"",
-        "Failed batch writes, by kind.");
     sink->m_connects = cs_metrics_counter(metrics, "chatstream_db_connects_total", l,
                                           "Connections made to the database.");
     sink->m_slow_path = cs_metrics_counter(
         metrics, "chatstream_db_conflict_batches_total", l,
         "Lane transactions that met already-stored messages and took the ON CONFLICT path.");
-    atomic_store(&sink->healthy, true); /* until a write says otherwise */
     return sink;
 }
 
@@ -422,26 +403,15 @@ static cs_err_t cs_pg_sink_write(void *vsink, const cs_envelope_t *msgs, size_t 
         if (lane->copy.cap > (64u << 20))
             cs_buf_free(&lane->copy);
     }
-    if (rc == CS_ERR_OK) {
+    if (rc == CS_ERR_OK)
         stats->duplicates = n - stats->written;
-        cs_histogram_observe(sink->m_write, (double)(cs_mono_us() - t0) / 1e6);
-        cs_counter_add(sink->m_rows, stats->written);
-        cs_counter_add(sink->m_dups, stats->duplicates);
-        atomic_store(&sink->healthy, true);
-        return CS_ERR_OK;
-    }
-    if (cs_err_retriable(rc)) {
-        cs_counter_inc(sink->m_errors_retriable);
-        atomic_store(&sink->healthy, false);
-    } else {
-        cs_counter_inc(sink->m_errors_rejected);
-    }
+    cs_sink_meter_batch(&sink->meter, rc, stats, t0);
     return rc;
 }
 
 static bool cs_pg_sink_healthy(void *vsink)
 {
-    return atomic_load(&((cs_pg_sink_t *)vsink)->healthy);
+    return cs_sink_meter_healthy(&((cs_pg_sink_t *)vsink)->meter);
 }
 
 static void cs_pg_sink_close(void *vsink)

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CS_QDRANT_POOL 8
 
 const cs_conf_def_t cs_qdrant_conf_defs[] = {
     CS_CONF_ROW_STR(cs_qdrant_conf_t, urls, "qdrant.urls", "http://127.0.0.1:6333", 8192,
@@ -60,9 +59,7 @@ struct cs_qdrant {
     cs_httpc_opts_t opts;
     cs_metrics_t *metrics;
     char component[32];
-    pthread_mutex_t pool_lock;
-    CURLM *pool[CS_QDRANT_POOL];
-    size_t npool;
+    cs_httpc_pool_t pool;
     cs_histogram_t *m_search;
 };
 
@@ -318,7 +315,7 @@ cs_qdrant_t *cs_qdrant_new(const cs_qdrant_conf_t *conf, cs_metrics_t *metrics,
     q->conf = conf;
     q->metrics = metrics;
     cs_httpc_global_init();
-    pthread_mutex_init(&q->pool_lock, NULL);
+    cs_httpc_pool_init(&q->pool, (long)conf->inflight);
     snprintf(q->component, sizeof(q->component), "%s", component);
     q->opts = (cs_httpc_opts_t){conf->connect_timeout_ms, conf->timeout_ms,
                                 conf->response_max_bytes};
@@ -378,6 +375,7 @@ cs_qdrant_t *cs_qdrant_new(const cs_qdrant_conf_t *conf, cs_metrics_t *metrics,
         snprintf(errstr, errstr_size, "qdrant.urls: no shard given");
         goto fail;
     }
+    q->pool.maxconnects += (long)q->nshards; /* one idle connection per shard besides */
     char key[1024];
     if (!cs_httpc_read_secret(conf->api_key_env, conf->api_key_file, key, sizeof(key), errstr,
                               errstr_size))
@@ -399,9 +397,7 @@ void cs_qdrant_destroy(cs_qdrant_t *q)
 {
     if (!q)
         return;
-    for (size_t i = 0; i < q->npool; i++)
-        curl_multi_cleanup(q->pool[i]);
-    pthread_mutex_destroy(&q->pool_lock);
+    cs_httpc_pool_destroy(&q->pool);
     free(q);
 }
 
@@ -413,30 +409,6 @@ uint32_t cs_qdrant_nshards(const cs_qdrant_t *q)
 const char *cs_qdrant_shard_url(const cs_qdrant_t *q, uint32_t shard)
 {
     return shard < q->nshards ? q->shards[shard].url : NULL;
-}
-
-static CURLM *cs_qdrant_multi_get(cs_qdrant_t *q)
-{
-    CURLM *m = NULL;
-    pthread_mutex_lock(&q->pool_lock);
-    if (q->npool > 0)
-        m = q->pool[--q->npool];
-    pthread_mutex_unlock(&q->pool_lock);
-    if (!m && (m = curl_multi_init()))
-        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)q->conf->inflight + q->nshards);
-    return m;
-}
-
-static void cs_qdrant_multi_put(cs_qdrant_t *q, CURLM *m)
-{
-    pthread_mutex_lock(&q->pool_lock);
-    if (q->npool < CS_QDRANT_POOL) {
-        q->pool[q->npool++] = m;
-        m = NULL;
-    }
-    pthread_mutex_unlock(&q->pool_lock);
-    if (m)
-        curl_multi_cleanup(m);
 }
 
 static void cs_qdrant_error_count(cs_qdrant_t *q, uint32_t shard, const char *op, const char *kind)
@@ -467,17 +439,17 @@ static void cs_sync_done(cs_httpc_req_t *req, void *arg)
 static cs_httpc_class_t cs_qdrant_sync(cs_qdrant_t *q, cs_httpc_req_t *req, uint32_t shard,
                                        const char *op, char *errstr, size_t errstr_size)
 {
-    CURLM *multi = cs_qdrant_multi_get(q);
+    CURLM *multi = cs_httpc_pool_get(&q->pool);
     bool done = false;
     if (!multi || !cs_httpc_add(multi, req)) {
         if (multi)
-            cs_qdrant_multi_put(q, multi);
+            cs_httpc_pool_put(&q->pool, multi);
         snprintf(errstr, errstr_size, "out of memory");
         return CS_HTTPC_RETRY;
     }
     while (!done)
         cs_httpc_run(multi, 200, cs_sync_done, &done);
-    cs_qdrant_multi_put(q, multi);
+    cs_httpc_pool_put(&q->pool, multi);
     const char *kind;
     cs_httpc_class_t cls = cs_httpc_classify(req, &kind);
     if (cls != CS_HTTPC_OK) {
@@ -708,7 +680,7 @@ cs_err_t cs_qdrant_upsert(cs_qdrant_t *q, cs_qdrant_point_t *pts, size_t n,
     size_t nreq_max = n + q->nshards; /* each shard's points in ceil(count/per) requests */
     size_t *order = malloc(n * sizeof(*order));
     cs_upsert_req_t *reqs = calloc(nreq_max, sizeof(*reqs));
-    CURLM *multi = cs_qdrant_multi_get(q);
+    CURLM *multi = cs_httpc_pool_get(&q->pool);
     cs_err_t rc = CS_ERR_OK;
     if (!order || !reqs || !multi) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -766,7 +738,7 @@ done:
         for (size_t i = 0; i < nreq_max; i++)
             cs_httpc_req_cleanup(&reqs[i].http);
     if (multi)
-        cs_qdrant_multi_put(q, multi);
+        cs_httpc_pool_put(&q->pool, multi);
     free(reqs);
     free(order);
     return rc;
@@ -853,12 +825,12 @@ cs_err_t cs_qdrant_search(cs_qdrant_t *q, const float *vec, uint32_t dim,
     memset(out, 0, sizeof(*out));
     int64_t t0 = cs_mono_us();
     cs_httpc_req_t *reqs = calloc(q->nshards, sizeof(*reqs));
-    CURLM *multi = cs_qdrant_multi_get(q);
+    CURLM *multi = cs_httpc_pool_get(&q->pool);
     cs_search_call_t call = {.q = q, .reqs = reqs, .out = out};
     if (!reqs || !multi) {
         free(reqs);
         if (multi)
-            cs_qdrant_multi_put(q, multi);
+            cs_httpc_pool_put(&q->pool, multi);
         snprintf(errstr, errstr_size, "out of memory");
         return CS_ERR_NOMEM;
     }
@@ -900,7 +872,7 @@ cs_err_t cs_qdrant_search(cs_qdrant_t *q, const float *vec, uint32_t dim,
     for (uint32_t s = 0; s < q->nshards; s++)
         cs_httpc_req_cleanup(&reqs[s]);
     free(reqs);
-    cs_qdrant_multi_put(q, multi);
+    cs_httpc_pool_put(&q->pool, multi);
     if (call.rc != CS_ERR_OK) {
         snprintf(errstr, errstr_size, "%s", call.errstr[0] ? call.errstr : cs_err_str(call.rc));
         cs_qdrant_hits_free(out);

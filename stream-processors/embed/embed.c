@@ -21,7 +21,7 @@
  * the provider twice for the same message.
  */
 #include "cs_embedder.h"
-#include "cs_envelope.h"
+#include "cs_envelope_batch.h"
 #include "cs_log.h"
 #include "cs_processor.h"
 #include "cs_time.h"
@@ -160,14 +160,11 @@ typedef struct cs_embed {
     char topic[256];
     cs_vcache_t cache;
     /* per batch, reused */
-    cs_envelope_t *envs;
-    uint8_t (*ids)[16];
-    size_t *rec_of;               /* envs[k] came from recs[rec_of[k]] */
+    cs_envelope_batch_t batch;
+    uint8_t (*ids)[16];           /* batch.envs[k]'s id, binary */
     cs_embed_item_t *items;
-    size_t *env_of_item;          /* items[j] is envs[env_of_item[j]] */
+    size_t *env_of_item;          /* items[j] is batch.envs[env_of_item[j]] */
     size_t cap;
-    char *arena;
-    size_t arena_cap;
     cs_buf_t value;
     int64_t produce_timeout_ms;
     cs_counter_t *m_cache_hits;
@@ -212,35 +209,22 @@ static void *cs_embed_init(const cs_proc_ctx_t *ctx, void *vpconf, char *errstr,
     return p;
 }
 
-static bool cs_embed_grow(cs_embed_t *p, size_t n, size_t arena)
+static bool cs_embed_grow(cs_embed_t *p, size_t n)
 {
-    if (n > p->cap) {
-        cs_envelope_t *envs = realloc(p->envs, n * sizeof(*envs));
-        if (envs)
-            p->envs = envs;
-        uint8_t(*ids)[16] = realloc(p->ids, n * sizeof(*ids));
-        if (ids)
-            p->ids = ids;
-        size_t *rec_of = realloc(p->rec_of, n * sizeof(*rec_of));
-        if (rec_of)
-            p->rec_of = rec_of;
-        cs_embed_item_t *items = realloc(p->items, n * sizeof(*items));
-        if (items)
-            p->items = items;
-        size_t *env_of_item = realloc(p->env_of_item, n * sizeof(*env_of_item));
-        if (env_of_item)
-            p->env_of_item = env_of_item;
-        if (!envs || !ids || !rec_of || !items || !env_of_item)
-            return false;
-        p->cap = n;
-    }
-    if (arena > p->arena_cap) {
-        char *a = realloc(p->arena, arena);
-        if (!a)
-            return false;
-        p->arena = a;
-        p->arena_cap = arena;
-    }
+    if (n <= p->cap)
+        return true;
+    uint8_t(*ids)[16] = realloc(p->ids, n * sizeof(*ids));
+    if (ids)
+        p->ids = ids;
+    cs_embed_item_t *items = realloc(p->items, n * sizeof(*items));
+    if (items)
+        p->items = items;
+    size_t *env_of_item = realloc(p->env_of_item, n * sizeof(*env_of_item));
+    if (env_of_item)
+        p->env_of_item = env_of_item;
+    if (!ids || !items || !env_of_item)
+        return false;
+    p->cap = n;
     return true;
 }
 
@@ -255,31 +239,21 @@ static cs_err_t cs_embed_process(void *state, cs_record_t *recs, size_t n, char 
                                  size_t errstr_size)
 {
     cs_embed_t *p = state;
-    size_t arena = 0;
-    for (size_t i = 0; i < n; i++)
-        arena += cs_envelope_arena_size(recs[i].msg->len);
-    if (!cs_embed_grow(p, n, arena)) {
+    /* 1. decode */
+    cs_err_t rc = cs_envelope_batch_decode(&p->batch, recs, n, errstr, errstr_size);
+    if (rc != CS_ERR_OK)
+        return rc;
+    if (!cs_embed_grow(p, n)) {
         snprintf(errstr, errstr_size, "out of memory for a batch of %zu", n);
         return CS_ERR_NOMEM;
     }
-    /* 1. decode */
-    size_t k = 0, used = 0;
-    for (size_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = recs[i].msg;
-        size_t need = cs_envelope_arena_size(m->len);
-        char why[200];
-        cs_err_t rc = cs_envelope_decode(m->payload ? m->payload : "", m->len, &p->envs[k],
-                                         p->arena + used, need, why, sizeof(why));
-        if (rc != CS_ERR_OK) {
-            cs_record_reject(&recs[i], rc, "%s", why);
-            continue;
-        }
+    const cs_envelope_t *envs = p->batch.envs;
+    const size_t *rec_of = p->batch.rec_of;
+    size_t k = p->batch.n;
+    for (size_t e = 0; e < k; e++) {
         cs_uuid_t uuid;
-        cs_uuid_parse(p->envs[k].id, CS_UUID_STR_LEN, &uuid);
-        memcpy(p->ids[k], uuid.b, 16);
-        p->rec_of[k] = i;
-        used += need;
-        k++;
+        cs_uuid_parse(envs[e].id, CS_UUID_STR_LEN, &uuid);
+        memcpy(p->ids[e], uuid.b, 16);
     }
     /* 2. embed what is not already cached from an earlier attempt */
     size_t m = 0;
@@ -288,15 +262,15 @@ static cs_err_t cs_embed_process(void *state, cs_record_t *recs, size_t n, char 
             cs_counter_inc(p->m_cache_hits);
             continue;
         }
-        p->items[m] = (cs_embed_item_t){.text = p->envs[e].text, .len = p->envs[e].text_len};
+        p->items[m] = (cs_embed_item_t){.text = envs[e].text, .len = envs[e].text_len};
         p->env_of_item[m++] = e;
     }
-    cs_err_t rc = cs_embedder_embed(p->embedder, p->items, m,
+    rc = cs_embedder_embed(p->embedder, p->items, m,
                                     cs_mono_ms() + p->pconf->deadline_ms, cs_embed_sink, p,
                                     errstr, errstr_size);
     for (size_t j = 0; j < m; j++)
         if (p->items[j].status == CS_ERR_REJECTED)
-            cs_record_reject(&recs[p->rec_of[p->env_of_item[j]]], CS_ERR_REJECTED, "%s",
+            cs_record_reject(&recs[rec_of[p->env_of_item[j]]], CS_ERR_REJECTED, "%s",
                              p->items[j].reason);
     if (rc != CS_ERR_OK) {
         cs_vcache_trim(&p->cache);
@@ -307,16 +281,16 @@ static cs_err_t cs_embed_process(void *state, cs_record_t *recs, size_t n, char 
     const char *model = cs_embedder_model(p->embedder);
     size_t produced = 0;
     for (size_t e = 0; e < k; e++) {
-        cs_record_t *rec = &recs[p->rec_of[e]];
+        cs_record_t *rec = &recs[rec_of[e]];
         if (rec->reject != CS_ERR_OK)
             continue;
         cs_vcache_entry_t *ce = cs_vcache_find(&p->cache, p->ids[e]);
         if (!ce) { /* out of memory while caching it: try the batch again later */
-            snprintf(errstr, errstr_size, "vector of %s lost (out of memory?)", p->envs[e].id);
+            snprintf(errstr, errstr_size, "vector of %s lost (out of memory?)", envs[e].id);
             cs_vcache_trim(&p->cache);
             return CS_ERR_NOMEM;
         }
-        const cs_envelope_t *env = &p->envs[e];
+        const cs_envelope_t *env = &envs[e];
         cs_vrec_t vr = {.room = env->room, .room_len = env->room_len, .user = env->user,
                         .user_len = env->user_len, .ts = env->ts, .text = env->text,
                         .text_len = env->text_len, .model = model, .model_len = strlen(model),
@@ -375,12 +349,10 @@ static void cs_embed_destroy(void *state)
     cs_embedder_destroy(p->embedder);
     cs_vcache_clear(&p->cache);
     cs_buf_free(&p->value);
-    free(p->envs);
+    cs_envelope_batch_free(&p->batch);
     free(p->ids);
-    free(p->rec_of);
     free(p->items);
     free(p->env_of_item);
-    free(p->arena);
     free(p);
 }
 

@@ -6,7 +6,7 @@
  * write_batch() call. Everything else (offsets only after the write, pausing
  * while the store is down, splitting a refused batch) is the framework's.
  */
-#include "cs_envelope.h"
+#include "cs_envelope_batch.h"
 #include "cs_log.h"
 #include "cs_processor.h"
 #include "cs_sink.h"
@@ -31,10 +31,7 @@ static const cs_conf_def_t cs_persist_defs[] = {
 typedef struct cs_persist {
     const cs_sink_ops_t *ops;
     void *sink;
-    cs_envelope_t *envs;                          /* decoded batch */
-    size_t envs_cap;
-    char *arena;                                  /* decoded strings of the batch */
-    size_t arena_cap;
+    cs_envelope_batch_t batch;
 } cs_persist_t;
 
 static void cs_persist_add_conf(cs_conf_t *conf, void *vpconf)
@@ -75,52 +72,15 @@ static void *cs_persist_init(const cs_proc_ctx_t *ctx, void *vpconf, char *errst
     return p;
 }
 
-static bool cs_persist_grow(cs_persist_t *p, size_t n, size_t arena)
-{
-    if (n > p->envs_cap) {
-        cs_envelope_t *envs = realloc(p->envs, n * sizeof(*envs));
-        if (!envs)
-            return false;
-        p->envs = envs;
-        p->envs_cap = n;
-    }
-    if (arena > p->arena_cap) {
-        char *a = realloc(p->arena, arena);
-        if (!a)
-            return false;
-        p->arena = a;
-        p->arena_cap = arena;
-    }
-    return true;
-}
-
 static cs_err_t cs_persist_process(void *state, cs_record_t *recs, size_t n, char *errstr,
                                    size_t errstr_size)
 {
     cs_persist_t *p = state;
-    size_t arena = 0;
-    for (size_t i = 0; i < n; i++)
-        arena += cs_envelope_arena_size(recs[i].msg->len);
-    if (!cs_persist_grow(p, n, arena)) {
-        snprintf(errstr, errstr_size, "out of memory for a batch of %zu", n);
-        return CS_ERR_NOMEM;
-    }
-    size_t k = 0, used = 0;
-    for (size_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = recs[i].msg;
-        size_t need = cs_envelope_arena_size(m->len);
-        char why[200];
-        cs_err_t rc = cs_envelope_decode(m->payload ? m->payload : "", m->len, &p->envs[k],
-                                         p->arena + used, need, why, sizeof(why));
-        if (rc != CS_ERR_OK) {
-            cs_record_reject(&recs[i], rc, "%s", why);
-            continue;
-        }
-        used += need;
-        k++;
-    }
+    cs_err_t rc = cs_envelope_batch_decode(&p->batch, recs, n, errstr, errstr_size);
+    if (rc != CS_ERR_OK)
+        return rc;
     cs_sink_stats_t stats;
-    return p->ops->write_batch(p->sink, p->envs, k, &stats, errstr, errstr_size);
+    return p->ops->write_batch(p->sink, p->batch.envs, p->batch.n, &stats, errstr, errstr_size);
 }
 
 static bool cs_persist_ready(void *state, char *reason, size_t reason_size)
@@ -136,8 +96,7 @@ static void cs_persist_destroy(void *state)
 {
     cs_persist_t *p = state;
     p->ops->close(p->sink);
-    free(p->envs);
-    free(p->arena);
+    cs_envelope_batch_free(&p->batch);
     free(p);
 }
 

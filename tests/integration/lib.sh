@@ -16,6 +16,7 @@ set -euo pipefail
 
 IT_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 IT_BUILD=${CS_BUILD:-$IT_REPO/build}
+IT_SRC=$IT_REPO/tests/integration
 CS_KAFKA_PORT=${CS_KAFKA_PORT:-19092}
 CS_PG_PORT=${CS_PG_PORT:-15432}
 IT_BROKERS=127.0.0.1:$CS_KAFKA_PORT
@@ -37,6 +38,8 @@ it_cleanup() {
   local rc=$?
   for pid in "${IT_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # A test library's own cleanup (e.g. cluster_lib.sh stops its brokers), given the status.
+  [[ -n ${IT_CLEANUP_HOOK:-} ]] && { "$IT_CLEANUP_HOOK" "$rc" || true; }
   if [[ $rc -eq 0 && -n ${IT_DIR:-} ]]; then rm -rf "$IT_DIR"; fi
   [[ $rc -ne 0 && -n ${IT_DIR:-} ]] && it_log "logs kept in $IT_DIR"
   exit $rc
@@ -53,9 +56,9 @@ it_setup() {
   trap it_cleanup EXIT
   "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" wait 30 || it_fail "no Kafka at $IT_BROKERS"
   for t in chat.messages chat.fanout chat.vectors; do
-    "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "$IT_PREFIX$t" "${IT_PARTITIONS:-12}" 1
+    "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "$IT_PREFIX$t" "${IT_PARTITIONS:-12}" "${IT_REPLICAS:-1}"
   done
-  "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "${IT_PREFIX}chat.dlq" 3 1
+  "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "${IT_PREFIX}chat.dlq" 3 "${IT_REPLICAS:-1}"
   it_psql -d chatstream -c "CREATE DATABASE $IT_DB" || it_fail "cannot create database $IT_DB"
   export CHATSTREAM_BROKERS=$IT_BROKERS
   export CHATSTREAM_TOPIC_PREFIX=$IT_PREFIX
@@ -157,3 +160,20 @@ it_fanout_check() {
         --expect "$1") || it_fail "chat.fanout does not match chat.messages: $res"
   it_log "ok: chat.fanout exact: $res"
 }
+
+# it_start_gateway [args...]: a chatstream-gateway on a free port (its WebSocket, HTTP and
+# /metrics share it); IT_GW is host:port, IT_ADMIN too (for it_metric), IT_PID its pid.
+it_start_gateway() {
+  local port; port=$(it_free_port)
+  local n=${#IT_PIDS[@]}
+  "$IT_BUILD/ingest/chatstream-gateway" -X listen.port="$port" -X threads=2 "$@" \
+    >"$IT_DIR/gateway-$n.log" 2>&1 &
+  IT_PID=$!
+  IT_PIDS+=("$IT_PID")
+  IT_GW=127.0.0.1:$port
+  IT_ADMIN=$IT_GW
+  it_wait 60 "gateway ready" "curl -sf http://$IT_GW/readyz >/dev/null"
+}
+
+# it_gw_client <scenario> [args...]: the WebSocket test client (Debian's python3-websockets).
+it_gw_client() { /usr/bin/python3 "$IT_SRC/gw_client.py" "$@"; }

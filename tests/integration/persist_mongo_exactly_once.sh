@@ -39,11 +39,13 @@ it_assert_eq "$(docs)" $want "documents: each client retry stored once ($retries
 it_stop "$IT_PID"
 it_assert_eq "$IT_RC" 0 "exit status after SIGTERM"
 
-# kill -9 in the middle, restart: exactly what was produced.
-it_produce count=$N users=1000 rooms=200 run.id=k first=$((N + 1000)) >/dev/null
-want=$((want + N))
+# kill -9 in the middle, restart: exactly what was produced. Three times N, so that the
+# kill lands mid-stream even when counting documents is slow on a busy machine.
+K=$((3 * N))
+it_produce count=$K users=1000 rooms=200 run.id=k first=$((N + 1000)) >/dev/null
+want=$((want + K))
 mongo -X group.id=${IT_PREFIX}replay -X batch.max.records=200
-it_wait 120 "some documents" "[[ \$(docs) -ge $((want - N + 1000)) ]]"
+it_wait 120 "some documents" "[[ \$(docs) -ge $((want - K + 1000)) ]]"
 it_stop "$IT_PID" KILL
 killed_at=$(docs)
 lag_at_kill=$(it_group_lag ${IT_PREFIX}replay)

@@ -1,0 +1,61 @@
+/* gw_conf — the gateway's options, declared once (--help and the README come from here). */
+#include "gw.h"
+
+#define R_STR(f, k, d, n, h) CS_CONF_ROW_STR(gw_conf_t, f, k, d, n, h)
+#define R_INT(f, k, d, lo, hi, h) CS_CONF_ROW_INT(gw_conf_t, f, k, d, lo, hi, h)
+
+const cs_conf_def_t gw_conf_defs[] = {
+    R_STR(host, "listen.host", "127.0.0.1", 255, "Address to listen on (WebSocket + HTTP)."),
+    R_INT(port, "listen.port", "8080", 1, 65535, "Port for WebSocket (/v1/ws) and HTTP."),
+    R_INT(threads, "threads", "2", 1, GW_MAX_LOOPS,
+          "Service threads, each a libwebsockets context on the shared port (SO_REUSEPORT)."),
+    R_STR(brokers, "brokers", "127.0.0.1:9092", 4096, "Kafka bootstrap servers."),
+    R_STR(topic_prefix, "topic.prefix", "", 64, "Prefix of every topic name."),
+    R_STR(auth_mode, "auth.mode", "jwt", 8,
+          "jwt (HS256 tokens) or dev (anyone may claim any user id: demos only)."),
+    R_STR(auth_secret, "auth.secret", NULL, 1024,
+          "HS256 secret (prefer CHATSTREAM_AUTH_SECRET or auth.secret.file)."),
+    R_STR(auth_secret_file, "auth.secret.file", NULL, 4096, "File holding the HS256 secret."),
+    R_STR(auth_iss, "auth.issuer", "", 256, "Required `iss` claim (empty: not checked)."),
+    R_STR(auth_aud, "auth.audience", "", 256, "Required `aud` claim (empty: not checked)."),
+    R_INT(auth_leeway_s, "auth.leeway.s", "30", 0, 600, "Clock skew allowed on exp and nbf."),
+    R_INT(auth_timeout_ms, "auth.timeout.ms", "10000", 100, 600000,
+          "A connection must authenticate within this time (else close 4401)."),
+    R_STR(origins, "origins", "", 4096,
+          "Comma-separated Origin allowlist for WebSockets (empty: any origin)."),
+    R_INT(max_frame, "ws.max.frame.bytes", "8192", 256, 1048576,
+          "Largest client frame; larger closes the connection with 1009 without buffering it."),
+    R_INT(max_text, "message.max.bytes", "4096", 1, 4096,
+          "Largest message text (bytes of UTF-8); larger gets error too_large."),
+    CS_CONF_ROW_DOUBLE(gw_conf_t, rate, "rate.per.user", "5", 0.01, 100000,
+                       "Messages per second per user (token bucket refill)."),
+    R_INT(burst, "rate.burst", "10", 1, 100000, "Token bucket size (messages in a burst)."),
+    R_INT(max_rooms, "rooms.max", "50", 1, 10000, "Rooms one connection may join."),
+    R_INT(max_conns_per_ip, "connections.per.ip", "100000", 1, 10000000,
+          "Concurrent connections from one address (close 4429 past it)."),
+    R_INT(max_inflight, "inflight.max", "64", 1, 100000,
+          "Unacknowledged sends per connection before reading from it pauses."),
+    R_INT(idle_timeout_ms, "idle.timeout.ms", "60000", 200, 3600000,
+          "Close (4408) a connection silent this long; a ping goes out at half of it."),
+    R_INT(outq_max_bytes, "outq.max.bytes", "1048576", 1024, 1073741824,
+          "Bytes queued to one client before it counts as a slow reader (close 4508)."),
+    R_INT(sndbuf, "socket.sndbuf.bytes", "0", 0, 16777216,
+          "Kernel send buffer per client socket (0: the kernel's autotuning). Smaller caps "
+          "memory per connection and finds slow readers sooner."),
+    R_INT(produce_timeout_ms, "produce.timeout.ms", "10000", 100, 300000,
+          "How long a message may wait for Kafka before the client gets unavailable."),
+    R_INT(retry_after_ms, "retry.after.ms", "1000", 10, 60000,
+          "retry_after_ms told to clients when Kafka cannot take a message."),
+    R_INT(history_limit, "history.limit", "500", 1, 10000,
+          "Most messages one catch-up or one history page returns."),
+    R_INT(recent_per_room, "recent.per.room", "256", 0, 100000,
+          "Recent pushes kept per room for catch-up of what PostgreSQL does not have yet."),
+    R_STR(pg_dsn, "pg.dsn", "host=127.0.0.1 port=5432 dbname=chatstream", 4096,
+          "PostgreSQL (libpq connection string) for history."),
+    R_INT(pg_connections, "pg.connections", "2", 1, 8, "History worker connections."),
+    R_STR(log_level, "log.level", "info", 16, "error, warn, info or debug."),
+    R_STR(web_root, "web.root", "", 4096,
+          "Directory of the web client's files (empty: ingest/web of the source tree it was "
+          "built from)."),
+};
+const size_t gw_conf_ndefs = sizeof(gw_conf_defs) / sizeof(gw_conf_defs[0]);

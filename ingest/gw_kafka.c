@@ -1,0 +1,270 @@
+/*
+ * gw_kafka — the gateway's two Kafka clients and their threads.
+ *
+ * The producer writes envelopes to chat.messages keyed by user (idempotent, acks=all);
+ * its delivery reports become acks, posted to the sender's loop. The consumer reads
+ * chat.fanout (read_committed: only what fan-out's transactions committed) and posts each
+ * message to every loop, which pushes it to its members of the room. The consumer has a
+ * group of its own per process and starts at the end: a gateway delivers what arrives
+ * while its clients are connected; what they missed comes from PostgreSQL on join.
+ */
+#include "gw_session.h"
+
+#include "cs_log.h"
+#include "cs_time.h"
+#include "cs_uuid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct gw_pending_send {
+    int loop;
+    uint64_t session;
+    char cmid[CS_CMID_MAX + 1];
+    char id[CS_UUID_STR_LEN + 1];
+    int64_t ts;
+} gw_pending_send_t;
+
+static gw_t *gw_of(void *opaque, size_t offset)
+{
+    return (gw_t *)((char *)opaque - offset);
+}
+
+/* librdkafka's thread (inside rd_kafka_poll): one report per message. */
+static void gw_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    gw_t *gw = gw_of(opaque, offsetof(gw_t, producer_kctx));
+    gw_pending_send_t *p = msg->_private;
+    if (!p)
+        return;
+    gw_event_t *ev = calloc(1, sizeof(*ev));
+    if (ev && p->loop >= 0 && p->loop < gw->nloops) {
+        ev->kind = GW_EV_ACK;
+        ev->session = p->session;
+        ev->err = msg->err ? cs_kafka_err(msg->err) : CS_ERR_OK;
+        if (msg->err)
+            cs_log(CS_LOG_WARN, "kafka", "message %s not stored: %s", p->id,
+                   rd_kafka_err2str(msg->err));
+        memcpy(ev->cmid, p->cmid, sizeof(ev->cmid));
+        memcpy(ev->id, p->id, sizeof(ev->id));
+        ev->ts = p->ts;
+        gw_loop_post(gw->loops[p->loop], ev);
+    } else {
+        free(ev);
+    }
+    free(p);
+}
+
+cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const char *room,
+                       const char *user, const char *cmid, size_t cmid_len, const char *text,
+                       size_t text_len)
+{
+    cs_envelope_t envelope;
+    const cs_envelope_t *env = &envelope;
+    memset(&envelope, 0, sizeof(envelope));
+    cs_uuid_t uuid;
+    cs_uuid_v7(&uuid);
+    cs_uuid_format(&uuid, envelope.id);
+    envelope.room = room, envelope.room_len = strlen(room);
+    envelope.user = user, envelope.user_len = strlen(user);
+    envelope.cmid = cmid, envelope.cmid_len = cmid_len;
+    envelope.text = text, envelope.text_len = text_len;
+    envelope.ts = cs_wall_ms();
+    if (!atomic_load(&gw->consumer_kctx.broker_up))
+        return CS_ERR_UNAVAILABLE; /* fail fast rather than queue for message.timeout.ms */
+    gw_pending_send_t *p = malloc(sizeof(*p));
+    cs_buf_t value = CS_BUF_INIT;
+    if (!p)
+        return CS_ERR_NOMEM;
+    p->loop = loop;
+    p->session = session;
+    snprintf(p->cmid, sizeof(p->cmid), "%.*s", (int)env->cmid_len, env->cmid ? env->cmid : "");
+    memcpy(p->id, env->id, sizeof(p->id));
+    p->ts = env->ts;
+    cs_envelope_encode(env, &value);
+    rd_kafka_resp_err_t err =
+        value.oom ? RD_KAFKA_RESP_ERR__FAIL
+                  : rd_kafka_producev(gw->producer, RD_KAFKA_V_RKT(gw->producer_topic),
+                                      RD_KAFKA_V_KEY(env->user, env->user_len),
+                                      RD_KAFKA_V_VALUE(value.data, value.len),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+    cs_buf_free(&value);
+    if (err) {
+        free(p);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            cs_log(CS_LOG_WARN, "kafka", "produce refused: %s", rd_kafka_err2str(err));
+        return CS_ERR_UNAVAILABLE;
+    }
+    return CS_ERR_OK;
+}
+
+static void gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    gw_t *gw = gw_of(opaque, offsetof(gw_t, consumer_kctx));
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* from the end: clients catch up from PostgreSQL, not from the log */
+        for (int i = 0; i < parts->cnt; i++)
+            parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+        rd_kafka_assign(rk, parts);
+        atomic_store(&gw->fanout_assigned, true);
+        cs_log(CS_LOG_INFO, "kafka", "reading %d partition(s) of %s", parts->cnt,
+               gw->topic_fanout);
+    } else {
+        rd_kafka_assign(rk, NULL);
+        atomic_store(&gw->fanout_assigned, false);
+    }
+}
+
+static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
+{
+    static _Thread_local char arena[CS_ENVELOPE_MAX_BYTES * 2 + 256];
+    cs_envelope_t env;
+    char why[200];
+    if (m->len > CS_ENVELOPE_MAX_BYTES ||
+        cs_envelope_decode(m->payload ? m->payload : "", m->len, &env, arena, sizeof(arena), why,
+                           sizeof(why)) != CS_ERR_OK) {
+        cs_log(CS_LOG_WARN, "kafka", "skipping a bad record in %s [%d] @%lld: %s",
+               gw->topic_fanout, m->partition, (long long)m->offset,
+               m->len > CS_ENVELOPE_MAX_BYTES ? "too large" : why);
+        cs_counter_inc(gw->m.rejected[GW_REJ_BAD_REQUEST]);
+        return;
+    }
+    /* one copy per loop: lws writes frame headers in front of the payload */
+    for (int i = 0; i < gw->nloops; i++) {
+        gw_event_t *ev = calloc(1, sizeof(*ev));
+        if (!ev || !(ev->frame = gw_frame_msg(&env))) {
+            free(ev);
+            continue;
+        }
+        ev->kind = GW_EV_MSG;
+        snprintf(ev->room, sizeof(ev->room), "%s", env.room);
+        gw_loop_post(gw->loops[i], ev);
+    }
+}
+
+static void *gw_kafka_main(void *arg)
+{
+    gw_t *gw = arg;
+    while (!atomic_load(&gw->stop)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(gw->consumer, 20);
+        if (!m)
+            continue;
+        if (!m->err)
+            gw_fanout_record(gw, m);
+        else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            cs_log(CS_LOG_WARN, "kafka", "%s: %s", gw->topic_fanout, rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+/* Delivery reports get a thread of their own: acks wait for nothing else. */
+static pthread_t gw_dr_thread;
+static void *gw_dr_main(void *arg)
+{
+    gw_t *gw = arg;
+    while (!atomic_load(&gw->stop))
+        rd_kafka_poll(gw->producer, 50);
+    return NULL;
+}
+
+static bool gw_set(rd_kafka_conf_t *c, const char *k, const char *v, char *errstr, size_t n)
+{
+    return rd_kafka_conf_set(c, k, v, errstr, n) == RD_KAFKA_CONF_OK;
+}
+
+bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size)
+{
+    gw->producer_kctx.metrics = gw->metrics;
+    gw->producer_kctx.component = "gateway";
+    rd_kafka_conf_t *pc = cs_kafka_conf_new(CS_KAFKA_PRODUCER, gw->conf->brokers,
+                                            "chatstream-gateway", gw->cs_conf, &gw->producer_kctx,
+                                            errstr, errstr_size);
+    if (!pc)
+        return false;
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%lld", (long long)gw->conf->produce_timeout_ms);
+    if (!gw_set(pc, "message.timeout.ms", ms, errstr, errstr_size)) {
+        rd_kafka_conf_destroy(pc);
+        return false;
+    }
+    rd_kafka_conf_set_dr_msg_cb(pc, gw_dr_cb);
+    gw->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, errstr_size);
+    if (!gw->producer) {
+        rd_kafka_conf_destroy(pc);
+        return false;
+    }
+    gw->producer_topic = rd_kafka_topic_new(gw->producer, gw->topic_messages, NULL);
+
+    gw->consumer_kctx.metrics = gw->metrics;
+    gw->consumer_kctx.component = "gateway";
+    char group[200], host[64] = "host";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(group, sizeof(group), "chatstream-gateway.%s.%d.%lld", host, (int)getpid(),
+             (long long)cs_wall_ms());
+    /* Broker health comes from the consumer's statistics (every second): librdkafka only
+     * says ALL_BROKERS_DOWN, never "back up", and the producer keeps no statistics. */
+    gw->consumer_kctx.group = "gateway";
+    rd_kafka_conf_t *cc = cs_kafka_conf_new(CS_KAFKA_CONSUMER, gw->conf->brokers,
+                                            "chatstream-gateway", gw->cs_conf, &gw->consumer_kctx,
+                                            errstr, errstr_size);
+    if (!cc)
+        return false;
+    if (!gw_set(cc, "group.id", group, errstr, errstr_size) ||
+        !gw_set(cc, "enable.auto.commit", "false", errstr, errstr_size) ||
+        !gw_set(cc, "auto.offset.reset", "latest", errstr, errstr_size) ||
+        !gw_set(cc, "isolation.level", "read_committed", errstr, errstr_size) ||
+        !gw_set(cc, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
+        !gw_set(cc, "statistics.interval.ms", "1000", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(cc);
+        return false;
+    }
+    rd_kafka_conf_set_rebalance_cb(cc, gw_rebalance_cb);
+    gw->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, errstr_size);
+    if (!gw->consumer) {
+        rd_kafka_conf_destroy(cc);
+        return false;
+    }
+    rd_kafka_poll_set_consumer(gw->consumer);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, gw->topic_fanout, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(gw->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        snprintf(errstr, errstr_size, "subscribe to %s: %s", gw->topic_fanout,
+                 rd_kafka_err2str(err));
+        return false;
+    }
+    if (pthread_create(&gw->kafka_thread, NULL, gw_kafka_main, gw) != 0 ||
+        pthread_create(&gw_dr_thread, NULL, gw_dr_main, gw) != 0) {
+        snprintf(errstr, errstr_size, "cannot start the Kafka threads");
+        return false;
+    }
+    return true;
+}
+
+/* After the loops have stopped: waits (bounded) for the last reports, closes both. */
+void gw_kafka_stop(gw_t *gw)
+{
+    if (gw->consumer) {
+        pthread_join(gw->kafka_thread, NULL);
+        pthread_join(gw_dr_thread, NULL);
+        rd_kafka_consumer_close(gw->consumer);
+        rd_kafka_destroy(gw->consumer);
+        gw->consumer = NULL;
+    }
+    if (gw->producer) {
+        rd_kafka_flush(gw->producer, 5000);
+        if (gw->producer_topic)
+            rd_kafka_topic_destroy(gw->producer_topic);
+        rd_kafka_destroy(gw->producer);
+        gw->producer = NULL;
+    }
+    cs_kafka_ctx_clear(&gw->producer_kctx);
+    cs_kafka_ctx_clear(&gw->consumer_kctx);
+}

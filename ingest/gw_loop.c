@@ -1,0 +1,495 @@
+/*
+ * gw_loop — one libwebsockets context and its service thread; sessions, the inbox that
+ * other threads post to, and the frames queued to clients.
+ */
+#include "gw_session.h"
+
+#include "cs_log.h"
+#include "cs_time.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- frames -------------------------------------------------------------------------- */
+
+gw_frame_t *gw_frame_new(const char *data, size_t len, const char *id)
+{
+    gw_frame_t *f = malloc(sizeof(*f) + LWS_PRE + len);
+    if (!f)
+        return NULL;
+    atomic_init(&f->refs, 1);
+    f->len = len;
+    snprintf(f->id, sizeof(f->id), "%s", id ? id : "");
+    memcpy(f->buf + LWS_PRE, data, len);
+    return f;
+}
+
+gw_frame_t *gw_frame_ref(gw_frame_t *f)
+{
+    atomic_fetch_add(&f->refs, 1);
+    return f;
+}
+
+void gw_frame_unref(gw_frame_t *f)
+{
+    if (f && atomic_fetch_sub(&f->refs, 1) == 1)
+        free(f);
+}
+
+gw_frame_t *gw_frame_msg(const cs_envelope_t *env)
+{
+    cs_buf_t b = CS_BUF_INIT;
+    cs_buf_puts(&b, "{\"type\":\"msg\",\"room\":");
+    cs_buf_put_json_str(&b, env->room, env->room_len);
+    cs_buf_printf(&b, ",\"id\":\"%s\",\"user\":", env->id);
+    cs_buf_put_json_str(&b, env->user, env->user_len);
+    cs_buf_puts(&b, ",\"text\":");
+    cs_buf_put_json_str(&b, env->text, env->text_len);
+    cs_buf_printf(&b, ",\"ts\":%lld", (long long)env->ts);
+    if (env->cmid) {
+        cs_buf_puts(&b, ",\"cmid\":");
+        cs_buf_put_json_str(&b, env->cmid, env->cmid_len);
+    }
+    cs_buf_putc(&b, '}');
+    gw_frame_t *f = b.oom ? NULL : gw_frame_new(b.data, b.len, env->id);
+    cs_buf_free(&b);
+    return f;
+}
+
+/* ---- codes --------------------------------------------------------------------------- */
+
+const char *gw_reject_code(gw_reject_t r)
+{
+    static const char *const names[GW_REJ__COUNT] = {
+        "bad_request", "unknown_type", "too_large", "rate_limited",
+        "not_member",  "too_many_rooms", "unavailable", "internal",
+    };
+    return r < GW_REJ__COUNT ? names[r] : "internal";
+}
+
+int gw_close_code(gw_close_t c)
+{
+    static const int codes[GW_CLOSE__COUNT] = {1007, 1009, 4401, 4403, 4408, 4429, 4508, 1001};
+    return c < GW_CLOSE__COUNT ? codes[c] : 1011;
+}
+
+const char *gw_close_name(gw_close_t c)
+{
+    static const char *const names[GW_CLOSE__COUNT] = {
+        "bad_utf8", "too_big", "auth", "origin", "idle", "per_ip", "slow_reader", "shutdown",
+    };
+    return c < GW_CLOSE__COUNT ? names[c] : "other";
+}
+
+/* ---- events -------------------------------------------------------------------------- */
+
+void gw_event_free(gw_event_t *ev)
+{
+    if (!ev)
+        return;
+    gw_frame_unref(ev->frame);
+    for (size_t i = 0; i < ev->nrows; i++)
+        gw_frame_unref(ev->rows[i]);
+    free(ev->rows);
+    free(ev->body);
+    free(ev);
+}
+
+/* Any thread: appends to the loop's inbox and wakes its service thread. */
+void gw_loop_post(gw_loop_t *loop, gw_event_t *ev)
+{
+    ev->next = NULL;
+    pthread_mutex_lock(&loop->lock);
+    if (loop->inbox_tail)
+        loop->inbox_tail->next = ev;
+    else
+        loop->inbox = ev;
+    loop->inbox_tail = ev;
+    pthread_mutex_unlock(&loop->lock);
+    lws_cancel_service(loop->ctx);
+}
+
+static void gw_loop_drain(gw_loop_t *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    gw_event_t *ev = loop->inbox;
+    loop->inbox = loop->inbox_tail = NULL;
+    pthread_mutex_unlock(&loop->lock);
+    while (ev) {
+        gw_event_t *next = ev->next;
+        if (ev->kind == GW_EV_ADOPT) {
+            if (!lws_adopt_socket_vhost(loop->vhost, ev->fd))
+                cs_log(CS_LOG_WARN, "accept", "could not adopt a connection (out of memory?)");
+            free(ev);
+            ev = next;
+            continue;
+        }
+        gw_session_t *s = ev->kind == GW_EV_MSG ? NULL : gw_session_find(loop, ev->session);
+        if (s && s->http)
+            gw_http_on_event(loop, ev);
+        else
+            gw_ws_on_event(loop, ev);
+        gw_event_free(ev);
+        ev = next;
+    }
+}
+
+/* ---- sessions ------------------------------------------------------------------------ */
+
+gw_session_t *gw_session_find(gw_loop_t *loop, uint64_t id)
+{
+    for (gw_session_t *s = loop->sessions[id % 4096]; s; s = s->hnext)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+static void gw_session_add(gw_loop_t *loop, gw_session_t *s)
+{
+    s->hnext = loop->sessions[s->id % 4096];
+    loop->sessions[s->id % 4096] = s;
+}
+
+void gw_session_remove(gw_loop_t *loop, gw_session_t *s)
+{
+    gw_session_t **pp = &loop->sessions[s->id % 4096];
+    while (*pp && *pp != s)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = s->hnext;
+}
+
+/* Queues a frame to a WebSocket client; past outq.max.bytes the client is a slow reader
+ * and is cut off, so one client's backlog never grows without bound. */
+void gw_session_queue(gw_session_t *s, gw_frame_t *f)
+{
+    if (s->closing)
+        return;
+    gw_t *gw = s->loop->gw;
+    if (s->outq_bytes + f->len > (size_t)gw->conf->outq_max_bytes) {
+        cs_counter_inc(gw->m.slow_readers);
+        cs_log(CS_LOG_INFO, "ws", "slow reader %s (%s): %zu bytes queued, disconnecting",
+               s->user, s->ip, s->outq_bytes);
+        gw_session_close(s, GW_CLOSE_SLOW_READER);
+        return;
+    }
+    gw_outq_t *q = malloc(sizeof(*q));
+    if (!q)
+        return;
+    q->next = NULL;
+    q->frame = gw_frame_ref(f);
+    q->ping = false;
+    if (s->outq_tail)
+        s->outq_tail->next = q;
+    else
+        s->outq = q;
+    s->outq_tail = q;
+    s->outq_bytes += f->len;
+    lws_callback_on_writable(s->wsi);
+}
+
+/* Closes with a code: the close frame is sent from the writeable callback; a client that
+ * never lets us write (a slow reader) is dropped by the timeout. */
+void gw_session_close(gw_session_t *s, gw_close_t why)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    s->close_why = why;
+    cs_counter_inc(s->loop->gw->m.closed[why]);
+    lws_callback_on_writable(s->wsi);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+}
+
+void gw_session_error(gw_session_t *s, gw_reject_t r, const char *msg, const char *cmid,
+                      const char *room, int64_t retry_after_ms)
+{
+    gw_t *gw = s->loop->gw;
+    cs_counter_inc(gw->m.rejected[r]);
+    cs_buf_t *b = &s->loop->scratch;
+    cs_buf_reset(b);
+    cs_buf_printf(b, "{\"type\":\"error\",\"code\":\"%s\",\"message\":", gw_reject_code(r));
+    cs_buf_put_json_str(b, msg, strlen(msg));
+    if (cmid) {
+        cs_buf_puts(b, ",\"cmid\":");
+        cs_buf_put_json_str(b, cmid, strlen(cmid));
+    }
+    if (room) {
+        cs_buf_puts(b, ",\"room\":");
+        cs_buf_put_json_str(b, room, strlen(room));
+    }
+    if (retry_after_ms >= 0)
+        cs_buf_printf(b, ",\"retry_after_ms\":%lld", (long long)retry_after_ms);
+    cs_buf_putc(b, '}');
+    gw_frame_t *f = b->oom ? NULL : gw_frame_new(b->data, b->len, NULL);
+    if (f) {
+        gw_session_queue(s, f);
+        gw_frame_unref(f);
+    }
+}
+
+/* ---- the lws callback ---------------------------------------------------------------- */
+
+static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+    gw_loop_t *loop = lws_context_user(lws_get_context(wsi));
+    gw_session_t *s = user;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        gw_loop_drain(loop);
+        return 0;
+    case LWS_CALLBACK_HTTP:
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!s)
+            return -1;
+        if (s->loop) { /* the next request on a kept-alive HTTP connection */
+            gw_session_remove(loop, s);
+            cs_buf_free(&s->body);
+            free(s->resp);
+        }
+        memset(s, 0, sizeof(*s));
+        s->wsi = wsi;
+        s->loop = loop;
+        s->id = atomic_fetch_add(&loop->gw->next_session, 1) + 1;
+        s->http = reason == LWS_CALLBACK_HTTP;
+        s->opened_ms = s->last_rx_ms = cs_mono_ms();
+        cs_buf_init(&s->rx);
+        cs_buf_init(&s->body);
+        lws_get_peer_simple(wsi, s->ip, sizeof(s->ip));
+        gw_session_add(loop, s);
+        return s->http ? gw_http_callback(wsi, reason, s, in, len)
+                       : gw_ws_callback(wsi, reason, s, in, len);
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (!s || !s->loop)
+            return 0;
+        if (!s->http)
+            gw_ws_closed(s);
+        gw_session_remove(loop, s);
+        for (gw_outq_t *q = s->outq, *n; q; q = n) {
+            n = q->next;
+            gw_frame_unref(q->frame);
+            free(q);
+        }
+        cs_buf_free(&s->rx);
+        cs_buf_free(&s->body);
+        free(s->resp);
+        s->loop = NULL;
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY:
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return s && s->loop ? gw_http_callback(wsi, reason, s, in, len) : -1;
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_RECEIVE_PONG:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_TIMER:
+        return s && s->loop ? gw_ws_callback(wsi, reason, s, in, len) : -1;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- the context --------------------------------------------------------------------- */
+
+static const struct lws_protocols gw_protocols[] = {
+    /* protocols[0] is also what a client that names no subprotocol gets */
+    {"chatstream.v1", gw_callback, sizeof(gw_session_t), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static struct lws_http_mount gw_mount_dynamic(const char *path, const struct lws_http_mount *next)
+{
+    struct lws_http_mount m;
+    memset(&m, 0, sizeof(m));
+    m.mount_next = next;
+    m.mountpoint = path;
+    m.mountpoint_len = (unsigned char)strlen(path);
+    m.origin = "chatstream.v1";
+    m.origin_protocol = LWSMPRO_CALLBACK;
+    return m;
+}
+
+gw_loop_t *gw_loop_new(gw_t *gw, int index, char *errstr, size_t errstr_size)
+{
+    gw_loop_t *loop = calloc(1, sizeof(*loop));
+    struct lws_http_mount *mounts = calloc(5, sizeof(*mounts));
+    if (!loop || !mounts) {
+        free(loop);
+        free(mounts);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    loop->gw = gw;
+    loop->index = index;
+    pthread_mutex_init(&loop->lock, NULL);
+    cs_buf_init(&loop->scratch);
+    /* "/" serves the web client's files; the API paths go to our callback. */
+    mounts[4] = (struct lws_http_mount){0};
+    mounts[4].mountpoint = "/";
+    mounts[4].mountpoint_len = 1;
+    mounts[4].origin = gw->conf->web_root;
+    mounts[4].def = "index.html";
+    mounts[4].origin_protocol = LWSMPRO_FILE;
+    mounts[3] = gw_mount_dynamic("/readyz", &mounts[4]);
+    mounts[2] = gw_mount_dynamic("/healthz", &mounts[3]);
+    mounts[1] = gw_mount_dynamic("/metrics", &mounts[2]);
+    mounts[0] = gw_mount_dynamic("/v1", &mounts[1]);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* the acceptor hands us connections */
+    info.protocols = gw_protocols;
+    info.mounts = mounts;
+    info.user = loop;
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.timeout_secs = 10;
+    info.max_http_header_pool = 64;
+    info.pt_serv_buf_size = 16384;
+    info.fd_limit_per_thread = 0;
+    loop->ctx = lws_create_context(&info);
+    if (!loop->ctx) {
+        snprintf(errstr, errstr_size, "cannot create libwebsockets context %d", index);
+        pthread_mutex_destroy(&loop->lock);
+        free(mounts);
+        free(loop);
+        return NULL;
+    }
+    loop->mounts = mounts; /* lws keeps pointers into the mount list */
+    loop->vhost = lws_get_vhost_by_name(loop->ctx, "default");
+    return loop;
+}
+
+static void *gw_loop_main(void *arg)
+{
+    gw_loop_t *loop = arg;
+    while (!atomic_load(&loop->gw->stop))
+        if (lws_service(loop->ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+bool gw_loop_start(gw_loop_t *loop)
+{
+    loop->started = pthread_create(&loop->thread, NULL, gw_loop_main, loop) == 0;
+    return loop->started;
+}
+
+void gw_loop_stop(gw_loop_t *loop)
+{
+    if (!loop || !loop->started)
+        return;
+    lws_cancel_service(loop->ctx);
+    pthread_join(loop->thread, NULL);
+    loop->started = false;
+}
+
+void gw_loop_destroy(gw_loop_t *loop)
+{
+    if (!loop)
+        return;
+    gw_loop_stop(loop);
+    lws_context_destroy(loop->ctx);
+    gw_event_t *ev = loop->inbox;
+    while (ev) {
+        gw_event_t *n = ev->next;
+        gw_event_free(ev);
+        ev = n;
+    }
+    for (size_t i = 0; i < 4096; i++) {
+        for (gw_room_t *r = loop->rooms[i], *n; r; r = n) {
+            n = r->hnext;
+            for (size_t k = 0; k < r->recent_n; k++)
+                gw_frame_unref(r->recent[k]);
+            free(r->recent);
+            free(r->members);
+            free(r);
+        }
+    }
+    cs_buf_free(&loop->scratch);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop->mounts);
+    free(loop);
+}
+
+/* ---- the acceptor -------------------------------------------------------------------- */
+
+static void *gw_acceptor_main(void *arg)
+{
+    gw_t *gw = arg;
+    unsigned next = 0;
+    while (!atomic_load(&gw->stop)) {
+        struct pollfd pfd = {.fd = gw->listen_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
+        int fd = accept4(gw->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                cs_log(CS_LOG_WARN, "accept", "out of file descriptors: %s", strerror(errno));
+                usleep(100 * 1000); /* rather than spin on a full table */
+            }
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (gw->conf->sndbuf > 0) {
+            int sb = (int)gw->conf->sndbuf;
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
+        }
+        gw_event_t *ev = calloc(1, sizeof(*ev));
+        if (!ev) {
+            close(fd);
+            continue;
+        }
+        ev->kind = GW_EV_ADOPT;
+        ev->fd = fd;
+        gw_loop_post(gw->loops[next++ % (unsigned)gw->nloops], ev);
+    }
+    return NULL;
+}
+
+bool gw_acceptor_start(gw_t *gw, char *errstr, size_t errstr_size)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw->conf->port)};
+    if (inet_pton(AF_INET, gw->conf->host, &sa.sin_addr) != 1) {
+        snprintf(errstr, errstr_size, "listen.host %s is not an IPv4 address", gw->conf->host);
+        return false;
+    }
+    int one = 1;
+    gw->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (gw->listen_fd < 0 ||
+        setsockopt(gw->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(gw->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(gw->listen_fd, 4096) != 0) {
+        snprintf(errstr, errstr_size, "cannot listen on %s:%lld: %s", gw->conf->host,
+                 (long long)gw->conf->port, strerror(errno));
+        if (gw->listen_fd >= 0)
+            close(gw->listen_fd);
+        gw->listen_fd = -1;
+        return false;
+    }
+    gw->acceptor_started = pthread_create(&gw->acceptor, NULL, gw_acceptor_main, gw) == 0;
+    if (!gw->acceptor_started)
+        snprintf(errstr, errstr_size, "cannot start the acceptor thread");
+    return gw->acceptor_started;
+}
+
+void gw_acceptor_stop(gw_t *gw)
+{
+    if (gw->acceptor_started)
+        pthread_join(gw->acceptor, NULL);
+    gw->acceptor_started = false;
+    if (gw->listen_fd >= 0)
+        close(gw->listen_fd);
+    gw->listen_fd = -1;
+}

@@ -1,0 +1,119 @@
+/*
+ * gw_session — what a loop knows about one connection (WebSocket or HTTP request) and
+ * about the rooms its sessions have joined. Only the loop's own thread touches these.
+ */
+#ifndef CS_GW_SESSION_H
+#define CS_GW_SESSION_H
+
+#include "gw.h"
+
+typedef struct gw_outq {
+    struct gw_outq *next;
+    gw_frame_t *frame;
+    bool ping;
+} gw_outq_t;
+
+typedef struct gw_room {
+    struct gw_room *hnext;
+    char name[CS_IDENT_MAX + 1];
+    struct gw_session **members;
+    size_t nmembers, cap;
+    gw_frame_t **recent; /* ring of the last recent_per_room pushes (join catch-up) */
+    size_t recent_head, recent_n;
+} gw_room_t;
+
+typedef struct gw_join {
+    gw_room_t *room;
+    bool pending;         /* history query in flight: live pushes are held in `held` */
+    gw_frame_t **held;
+    size_t nheld, capheld;
+    /* After a catch-up, this gateway's own stream may still bring what the client has
+     * seen (it lags the gateway the client came from, or PostgreSQL): pushes at or before
+     * `floor` (the join's `since`) or among `caught` (sorted ids sent by the catch-up) are
+     * dropped; `caught` is freed once a push newer than all of it arrives. */
+    char floor[CS_UUID_STR_LEN + 1];
+    char (*caught)[CS_UUID_STR_LEN + 1];
+    size_t ncaught;
+} gw_join_t;
+
+typedef struct gw_session {
+    struct gw_session *hnext; /* loop's id hash */
+    struct lws *wsi;
+    gw_loop_t *loop;
+    uint64_t id;
+    bool http;
+    char ip[64];
+    /* WebSocket */
+    bool authed;
+    char user[CS_IDENT_MAX + 1];
+    char **allowed; /* rooms the token allows; NULL = any */
+    int nallowed;
+    int64_t exp_ms;
+    int64_t opened_ms;
+    int64_t last_rx_ms;
+    bool ping_sent;
+    cs_buf_t rx;    /* the message being assembled from fragments */
+    bool rx_overflow;
+    gw_outq_t *outq, *outq_tail;
+    size_t outq_bytes;
+    int inflight;
+    bool paused;
+    bool ip_counted;
+    gw_join_t *joins;
+    int njoins;
+    gw_close_t close_why;
+    bool closing;
+    /* HTTP */
+    cs_buf_t body;
+    int status;
+    char *resp;
+    size_t resp_len;
+    const char *resp_type;
+    int64_t retry_after_s;
+    bool resp_ready;
+    char route_room[CS_IDENT_MAX + 1];
+    char route_user[CS_IDENT_MAX + 1];
+    bool route_post;
+    int64_t started_us;
+} gw_session_t;
+
+struct gw_loop {
+    gw_t *gw;
+    int index;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    gw_event_t *inbox, *inbox_tail;
+    gw_session_t *sessions[4096];
+    gw_room_t *rooms[4096];
+    cs_buf_t scratch;
+    struct lws_http_mount *mounts; /* must outlive the context */
+};
+
+gw_session_t *gw_session_find(gw_loop_t *loop, uint64_t id);
+/* Forgets a session (its answers will be dropped); for an HTTP request once answered. */
+void gw_session_remove(gw_loop_t *loop, gw_session_t *s);
+void gw_session_queue(gw_session_t *s, gw_frame_t *f); /* takes a reference */
+void gw_session_close(gw_session_t *s, gw_close_t why);
+void gw_session_error(gw_session_t *s, gw_reject_t r, const char *msg, const char *cmid,
+                      const char *room, int64_t retry_after_ms);
+
+/* gw_ws.c */
+int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len);
+void gw_ws_on_event(gw_loop_t *loop, gw_event_t *ev);
+void gw_ws_on_timer(gw_session_t *s);
+void gw_ws_closed(gw_session_t *s);
+
+/* gw_http.c */
+int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, gw_session_t *s,
+                     void *in, size_t len);
+void gw_http_on_event(gw_loop_t *loop, gw_event_t *ev);
+void gw_http_answer(gw_session_t *s, int status, const char *type, const char *body, size_t len,
+                    int64_t retry_after_s);
+void gw_http_error(gw_session_t *s, int status, gw_reject_t r, const char *msg,
+                   int64_t retry_after_s);
+
+#endif

@@ -1,0 +1,665 @@
+/*
+ * gw_ws — the WebSocket side of the protocol (schemas/protocol/PROTOCOL.md): auth, join
+ * (with catch-up), leave, send → ack, pushes, limits, pings and closes. Runs on the
+ * session's loop thread only.
+ */
+#include "gw_session.h"
+
+#include "gw_frame.h"
+#include "cs_log.h"
+#include "cs_time.h"
+#include "cs_utf8.h"
+#include "cs_uuid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GW_HOUSEKEEPING_MS 5000 /* at most this long between a session's timer checks */
+
+/* ---- rooms --------------------------------------------------------------------------- */
+
+static uint32_t gw_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+static gw_room_t *gw_room_get(gw_loop_t *loop, const char *name, bool create)
+{
+    uint32_t b = gw_hash(name) % 4096;
+    for (gw_room_t *r = loop->rooms[b]; r; r = r->hnext)
+        if (strcmp(r->name, name) == 0)
+            return r;
+    if (!create)
+        return NULL;
+    gw_room_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->hnext = loop->rooms[b];
+    loop->rooms[b] = r;
+    return r;
+}
+
+/* Remembers the room's last pushes, so a join-with-since can also serve what was pushed
+ * before the join but is not yet in PostgreSQL (persist runs behind the fan-out). */
+static void gw_room_remember(gw_loop_t *loop, gw_room_t *r, gw_frame_t *f)
+{
+    size_t cap = (size_t)loop->gw->conf->recent_per_room;
+    if (cap == 0)
+        return;
+    if (!r->recent && !(r->recent = calloc(cap, sizeof(*r->recent))))
+        return;
+    size_t slot = (r->recent_head + r->recent_n) % cap;
+    if (r->recent_n == cap) {
+        gw_frame_unref(r->recent[r->recent_head]);
+        slot = r->recent_head;
+        r->recent_head = (r->recent_head + 1) % cap;
+    } else {
+        r->recent_n++;
+    }
+    r->recent[slot] = gw_frame_ref(f);
+}
+
+static bool gw_room_add(gw_room_t *r, gw_session_t *s)
+{
+    if (r->nmembers == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        gw_session_t **m = realloc(r->members, cap * sizeof(*m));
+        if (!m)
+            return false;
+        r->members = m;
+        r->cap = cap;
+    }
+    r->members[r->nmembers++] = s;
+    return true;
+}
+
+static void gw_room_del(gw_room_t *r, gw_session_t *s)
+{
+    for (size_t i = 0; i < r->nmembers; i++)
+        if (r->members[i] == s) {
+            r->members[i] = r->members[--r->nmembers];
+            return;
+        }
+}
+
+static gw_join_t *gw_join_find(gw_session_t *s, const char *room)
+{
+    for (int i = 0; i < s->njoins; i++)
+        if (strcmp(s->joins[i].room->name, room) == 0)
+            return &s->joins[i];
+    return NULL;
+}
+
+static void gw_join_drop(gw_session_t *s, int i)
+{
+    gw_join_t *j = &s->joins[i];
+    gw_room_del(j->room, s);
+    for (size_t k = 0; k < j->nheld; k++)
+        gw_frame_unref(j->held[k]);
+    free(j->held);
+    free(j->caught);
+    s->joins[i] = s->joins[--s->njoins];
+}
+
+/* ---- small frames -------------------------------------------------------------------- */
+
+static void gw_send_text(gw_session_t *s, cs_buf_t *b)
+{
+    gw_frame_t *f = b->oom ? NULL : gw_frame_new(b->data, b->len, NULL);
+    if (f) {
+        gw_session_queue(s, f);
+        gw_frame_unref(f);
+    }
+}
+
+static void gw_send_room_frame(gw_session_t *s, const char *type, const char *room)
+{
+    cs_buf_t *b = &s->loop->scratch;
+    cs_buf_reset(b);
+    cs_buf_printf(b, "{\"type\":\"%s\",\"room\":", type);
+    cs_buf_put_json_str(b, room, strlen(room));
+    cs_buf_putc(b, '}');
+    gw_send_text(s, b);
+}
+
+/* ---- flow control -------------------------------------------------------------------- */
+
+static void gw_pause(gw_session_t *s, bool pause)
+{
+    if (s->paused == pause)
+        return;
+    s->paused = pause;
+    lws_rx_flow_control(s->wsi, pause ? 0 : 1);
+}
+
+static void gw_arm_timer(gw_session_t *s)
+{
+    const gw_conf_t *c = s->loop->gw->conf;
+    int64_t ms = s->authed ? c->idle_timeout_ms / 2 : c->auth_timeout_ms;
+    if (ms > GW_HOUSEKEEPING_MS)
+        ms = GW_HOUSEKEEPING_MS;
+    if (ms < 50)
+        ms = 50;
+    lws_set_timer_usecs(s->wsi, ms * 1000);
+}
+
+/* ---- auth ---------------------------------------------------------------------------- */
+
+static bool gw_authenticate(gw_session_t *s, const char *token, size_t token_len,
+                            const char *dev_user)
+{
+    gw_t *gw = s->loop->gw;
+    if (strcmp(gw->conf->auth_mode, "dev") == 0 && dev_user) {
+        snprintf(s->user, sizeof(s->user), "%s", dev_user);
+        s->exp_ms = 0;
+    } else if (token) {
+        cs_jwt_claims_t *c = malloc(sizeof(*c));
+        char why[200];
+        if (!c || cs_jwt_verify(&gw->verifier, token, token_len, cs_wall_ms() / 1000, c, why,
+                                sizeof(why)) != CS_ERR_OK) {
+            cs_counter_inc(gw->m.auth_failures);
+            cs_log(CS_LOG_INFO, "auth", "refused a token from %s: %s", s->ip, c ? why : "oom");
+            free(c);
+            return false;
+        }
+        snprintf(s->user, sizeof(s->user), "%s", c->sub);
+        s->exp_ms = c->exp * 1000;
+        if (c->nrooms >= 0) {
+            s->allowed = calloc((size_t)c->nrooms + 1, sizeof(char *));
+            for (int i = 0; s->allowed && i < c->nrooms; i++)
+                s->allowed[i] = strdup(c->rooms[i]);
+            s->nallowed = c->nrooms;
+        }
+        free(c);
+    } else {
+        cs_counter_inc(gw->m.auth_failures);
+        return false;
+    }
+    s->authed = true;
+    cs_buf_t *b = &s->loop->scratch;
+    cs_buf_reset(b);
+    cs_buf_puts(b, "{\"type\":\"ready\",\"user\":");
+    cs_buf_put_json_str(b, s->user, strlen(s->user));
+    cs_buf_printf(b,
+                  ",\"limits\":{\"max_frame\":%lld,\"max_text\":%lld,\"rate\":%g,\"burst\":%lld,"
+                  "\"max_rooms\":%lld}}",
+                  (long long)gw->conf->max_frame, (long long)gw->conf->max_text, gw->conf->rate,
+                  (long long)gw->conf->burst, (long long)gw->conf->max_rooms);
+    gw_send_text(s, b);
+    gw_arm_timer(s);
+    return true;
+}
+
+static bool gw_origin_allowed(const gw_conf_t *c, const char *origin)
+{
+    if (!c->origins || !*c->origins)
+        return true;
+    size_t olen = strlen(origin);
+    for (const char *p = c->origins; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == olen && strncmp(p, origin, n) == 0)
+            return true;
+        p = end ? end + 1 : p + n;
+    }
+    return false;
+}
+
+static int gw_established(gw_session_t *s)
+{
+    gw_t *gw = s->loop->gw;
+    cs_gauge_add(gw->m.connections, 1);
+    cs_counter_inc(gw->m.connects);
+    char buf[CS_JWT_MAX_TOKEN + 1];
+    if (lws_hdr_copy(s->wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI) < 0 || strcmp(buf, "/v1/ws") != 0) {
+        cs_log(CS_LOG_INFO, "ws", "upgrade on %s refused (use /v1/ws)", buf);
+        return -1;
+    }
+    int olen = lws_hdr_copy(s->wsi, buf, sizeof(buf), WSI_TOKEN_ORIGIN);
+    if (!gw_origin_allowed(gw->conf, olen > 0 ? buf : "")) {
+        cs_log(CS_LOG_INFO, "ws", "origin '%s' of %s not allowed", olen > 0 ? buf : "", s->ip);
+        gw_session_close(s, GW_CLOSE_ORIGIN);
+        return 0;
+    }
+    if (!gw_limits_conn_open(gw->limits, s->ip)) {
+        gw_session_close(s, GW_CLOSE_PER_IP);
+        return 0;
+    }
+    s->ip_counted = true;
+    const char *tok = lws_get_urlarg_by_name(s->wsi, "token=", buf, sizeof(buf));
+    if (tok) {
+        if (!gw_authenticate(s, tok, strlen(tok), NULL))
+            gw_session_close(s, GW_CLOSE_AUTH);
+        return 0;
+    }
+    gw_arm_timer(s);
+    return 0;
+}
+
+/* ---- client frames ------------------------------------------------------------------- */
+
+static void gw_on_join(gw_session_t *s, const gw_client_frame_t *f)
+{
+    gw_t *gw = s->loop->gw;
+    char room[CS_IDENT_MAX + 1];
+    memcpy(room, f->room, f->room_len + 1);
+    if (gw_join_find(s, room)) {
+        gw_send_room_frame(s, "joined", room);
+        return;
+    }
+    if (s->allowed) {
+        bool ok = false;
+        for (int i = 0; i < s->nallowed && !ok; i++)
+            ok = s->allowed[i] && strcmp(s->allowed[i], room) == 0;
+        if (!ok) {
+            gw_session_error(s, GW_REJ_NOT_MEMBER, "your token does not allow this room", NULL,
+                             room, -1);
+            return;
+        }
+    }
+    if (s->njoins >= gw->conf->max_rooms) {
+        gw_session_error(s, GW_REJ_TOO_MANY_ROOMS, "too many rooms on this connection", NULL,
+                         room, -1);
+        return;
+    }
+    gw_room_t *r = gw_room_get(s->loop, room, true);
+    gw_join_t *joins = realloc(s->joins, (size_t)(s->njoins + 1) * sizeof(*joins));
+    if (joins)
+        s->joins = joins;
+    if (!r || !joins || !gw_room_add(r, s)) {
+        gw_session_error(s, GW_REJ_INTERNAL, "out of memory", NULL, room, -1);
+        return;
+    }
+    s->joins[s->njoins++] = (gw_join_t){.room = r, .pending = f->since != NULL};
+    gw_send_room_frame(s, "joined", room);
+    if (f->since)
+        gw_history_query(gw->history, s->loop->index, s->id, room, f->since, "",
+                         (int)gw->conf->history_limit, false);
+}
+
+static void gw_on_leave(gw_session_t *s, const gw_client_frame_t *f)
+{
+    for (int i = 0; i < s->njoins; i++)
+        if (strcmp(s->joins[i].room->name, f->room) == 0) {
+            gw_join_drop(s, i);
+            break;
+        }
+    gw_send_room_frame(s, "left", f->room);
+}
+
+static void gw_on_send(gw_session_t *s, const gw_client_frame_t *f)
+{
+    gw_t *gw = s->loop->gw;
+    if (!gw_join_find(s, f->room)) {
+        gw_session_error(s, GW_REJ_NOT_MEMBER, "join the room before sending to it", f->cmid,
+                         f->room, -1);
+        return;
+    }
+    int64_t retry_ms;
+    if (!gw_limits_take(gw->limits, s->user, cs_mono_ms(), &retry_ms)) {
+        gw_session_error(s, GW_REJ_RATE_LIMITED, "too many messages; slow down", f->cmid,
+                         f->room, retry_ms);
+        return;
+    }
+    if (gw_kafka_send(gw, s->loop->index, s->id, f->room, s->user, f->cmid, f->cmid_len,
+                      f->text, f->text_len) != CS_ERR_OK) {
+        cs_counter_inc(gw->m.unavailable);
+        gw_session_error(s, GW_REJ_UNAVAILABLE, "messages cannot be stored right now", f->cmid,
+                         f->room, gw->conf->retry_after_ms);
+        /* and stop reading this client until then: no unbounded buffer anywhere */
+        gw_pause(s, true);
+        lws_set_timer_usecs(s->wsi, gw->conf->retry_after_ms * 1000);
+        return;
+    }
+    cs_counter_inc(gw->m.received);
+    if (++s->inflight >= gw->conf->max_inflight)
+        gw_pause(s, true);
+}
+
+static void gw_on_frame(gw_session_t *s, const char *data, size_t len)
+{
+    gw_t *gw = s->loop->gw;
+    if (!cs_utf8_valid(data, len)) {
+        gw_session_close(s, GW_CLOSE_BAD_UTF8);
+        return;
+    }
+    gw_client_frame_t *f = malloc(sizeof(*f));
+    char *arena = malloc(gw_frame_arena_size(len));
+    char why[200];
+    if (!f || !arena) {
+        gw_session_error(s, GW_REJ_INTERNAL, "out of memory", NULL, NULL, -1);
+        goto done;
+    }
+    gw_cf_status_t st = gw_frame_parse(data, len, (size_t)gw->conf->max_text, f, arena,
+                                       gw_frame_arena_size(len), why, sizeof(why));
+    if (!s->authed) {
+        /* the first frame must authenticate; anything else ends the connection */
+        if (st != GW_CF_OK || f->type != GW_CF_AUTH ||
+            !gw_authenticate(s, f->token, f->token_len, f->user))
+            gw_session_close(s, GW_CLOSE_AUTH);
+        goto done;
+    }
+    if (st != GW_CF_OK) {
+        gw_reject_t r = st == GW_CF_UNKNOWN_TYPE ? GW_REJ_UNKNOWN_TYPE
+                        : st == GW_CF_TOO_LARGE  ? GW_REJ_TOO_LARGE
+                                                 : GW_REJ_BAD_REQUEST;
+        gw_session_error(s, r, why, f->cmid, f->room, -1);
+        goto done;
+    }
+    switch (f->type) {
+    case GW_CF_SEND:
+        gw_on_send(s, f);
+        break;
+    case GW_CF_JOIN:
+        gw_on_join(s, f);
+        break;
+    case GW_CF_LEAVE:
+        gw_on_leave(s, f);
+        break;
+    case GW_CF_AUTH:
+        gw_session_error(s, GW_REJ_BAD_REQUEST, "already authenticated", NULL, NULL, -1);
+        break;
+    }
+done:
+    free(arena);
+    free(f);
+}
+
+/* ---- events -------------------------------------------------------------------------- */
+
+static int gw_cmp_frame_id(const void *a, const void *b)
+{
+    return strcmp((*(gw_frame_t *const *)a)->id, (*(gw_frame_t *const *)b)->id);
+}
+
+/* The catch-up of a join with `since`: what PostgreSQL had, what this loop pushed to the
+ * room recently (newer than PostgreSQL may be), then what arrived live meanwhile — each
+ * id once, nothing at or before `since`. */
+static void gw_catch_up(gw_session_t *s, gw_event_t *ev)
+{
+    gw_join_t *j = gw_join_find(s, ev->room);
+    if (!j || !j->pending)
+        return;
+    j->pending = false;
+    gw_room_t *r = j->room;
+    const char *since = ev->id;
+    size_t cap = ev->nrows + r->recent_n + j->nheld, n = 0;
+    gw_frame_t **sent = malloc((cap ? cap : 1) * sizeof(*sent));
+    if (!sent)
+        goto out;
+    if (ev->err != CS_ERR_OK)
+        gw_session_error(s, GW_REJ_UNAVAILABLE, "history is unavailable; showing what this "
+                                                "gateway has", NULL, ev->room, -1);
+    for (size_t i = 0; i < ev->nrows; i++) {
+        gw_session_queue(s, ev->rows[i]);
+        sent[n++] = ev->rows[i];
+    }
+    qsort(sent, n, sizeof(*sent), gw_cmp_frame_id);
+    size_t sorted = n;
+    size_t rcap = (size_t)s->loop->gw->conf->recent_per_room;
+    for (size_t pass = 0; pass < 2; pass++) {
+        size_t count = pass == 0 ? r->recent_n : j->nheld;
+        for (size_t i = 0; i < count; i++) {
+            gw_frame_t *f = pass == 0 ? r->recent[(r->recent_head + i) % rcap] : j->held[i];
+            if (strcmp(f->id, since) <= 0 ||
+                bsearch(&f, sent, sorted, sizeof(*sent), gw_cmp_frame_id))
+                continue;
+            bool dup = false;
+            for (size_t k = sorted; k < n && !dup; k++)
+                dup = strcmp(sent[k]->id, f->id) == 0;
+            if (dup)
+                continue;
+            gw_session_queue(s, f);
+            sent[n++] = f;
+        }
+    }
+    snprintf(j->floor, sizeof(j->floor), "%s", since);
+    qsort(sent, n, sizeof(*sent), gw_cmp_frame_id);
+    free(j->caught);
+    j->ncaught = 0;
+    if (n > 0 && (j->caught = malloc(n * sizeof(*j->caught)))) {
+        for (size_t k = 0; k < n; k++)
+            memcpy(j->caught[k], sent[k]->id, sizeof(j->caught[k]));
+        j->ncaught = n;
+    }
+out:
+    free(sent);
+    for (size_t k = 0; k < j->nheld; k++)
+        gw_frame_unref(j->held[k]);
+    free(j->held);
+    j->held = NULL;
+    j->nheld = j->capheld = 0;
+}
+
+static int gw_cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* True when a push was already sent to this joiner by its catch-up (see gw_join_t). */
+static bool gw_join_seen(gw_join_t *j, const char *id)
+{
+    if (strcmp(id, j->floor) <= 0)
+        return true;
+    if (j->ncaught == 0)
+        return false;
+    if (bsearch(id, j->caught, j->ncaught, sizeof(*j->caught), gw_cmp_id))
+        return true;
+    if (strcmp(id, j->caught[j->ncaught - 1]) > 0) {
+        free(j->caught);
+        j->caught = NULL;
+        j->ncaught = 0;
+    }
+    return false;
+}
+
+static void gw_on_push(gw_loop_t *loop, gw_event_t *ev)
+{
+    gw_room_t *r = gw_room_get(loop, ev->room, false);
+    if (!r)
+        return; /* nobody here is in the room */
+    gw_room_remember(loop, r, ev->frame);
+    size_t n = 0;
+    for (size_t i = 0; i < r->nmembers; i++) {
+        gw_session_t *s = r->members[i];
+        gw_join_t *j = gw_join_find(s, r->name);
+        if (j && j->pending) {
+            if (j->nheld == j->capheld) {
+                size_t cap = j->capheld ? j->capheld * 2 : 16;
+                gw_frame_t **h = realloc(j->held, cap * sizeof(*h));
+                if (!h)
+                    continue;
+                j->held = h;
+                j->capheld = cap;
+            }
+            j->held[j->nheld++] = gw_frame_ref(ev->frame);
+            continue;
+        }
+        if (j && j->floor[0] && gw_join_seen(j, ev->frame->id))
+            continue;
+        gw_session_queue(s, ev->frame);
+        n++;
+    }
+    cs_counter_add(loop->gw->m.delivered, n);
+}
+
+void gw_ws_on_event(gw_loop_t *loop, gw_event_t *ev)
+{
+    if (ev->kind == GW_EV_MSG) {
+        gw_on_push(loop, ev);
+        return;
+    }
+    gw_session_t *s = gw_session_find(loop, ev->session);
+    if (!s || s->closing)
+        return;
+    gw_t *gw = loop->gw;
+    if (ev->kind == GW_EV_HISTORY) {
+        gw_catch_up(s, ev);
+        return;
+    }
+    /* GW_EV_ACK */
+    s->inflight--;
+    if (s->paused && s->inflight <= gw->conf->max_inflight / 2)
+        gw_pause(s, false);
+    if (ev->err != CS_ERR_OK) {
+        cs_counter_inc(gw->m.unavailable);
+        gw_session_error(s, GW_REJ_UNAVAILABLE, "the message could not be stored; retry it",
+                         ev->cmid, NULL, gw->conf->retry_after_ms);
+        return;
+    }
+    cs_counter_inc(gw->m.sent_ok);
+    cs_histogram_observe(gw->m.ack_seconds, (double)(cs_wall_ms() - ev->ts) / 1000.0);
+    cs_buf_t *b = &loop->scratch;
+    cs_buf_reset(b);
+    cs_buf_puts(b, "{\"type\":\"ack\",\"cmid\":");
+    cs_buf_put_json_str(b, ev->cmid, strlen(ev->cmid));
+    cs_buf_printf(b, ",\"id\":\"%s\",\"ts\":%lld}", ev->id, (long long)ev->ts);
+    gw_send_text(s, b);
+}
+
+/* ---- housekeeping -------------------------------------------------------------------- */
+
+void gw_ws_on_timer(gw_session_t *s)
+{
+    const gw_conf_t *c = s->loop->gw->conf;
+    int64_t now = cs_mono_ms();
+    if (s->closing)
+        return;
+    if (!s->authed) {
+        if (now - s->opened_ms >= c->auth_timeout_ms) {
+            gw_session_close(s, GW_CLOSE_AUTH);
+            return;
+        }
+    } else {
+        if (s->exp_ms && cs_wall_ms() >= s->exp_ms) {
+            gw_session_close(s, GW_CLOSE_AUTH);
+            return;
+        }
+        if (now - s->last_rx_ms >= c->idle_timeout_ms) {
+            gw_session_close(s, GW_CLOSE_IDLE);
+            return;
+        }
+        if (now - s->last_rx_ms >= c->idle_timeout_ms / 2 && !s->ping_sent) {
+            gw_outq_t *q = calloc(1, sizeof(*q));
+            if (q) {
+                q->ping = true;
+                if (s->outq_tail)
+                    s->outq_tail->next = q;
+                else
+                    s->outq = q;
+                s->outq_tail = q;
+                s->ping_sent = true;
+                lws_callback_on_writable(s->wsi);
+            }
+        }
+    }
+    /* a pause for `unavailable` ends here; a pause for in-flight sends ends with acks */
+    if (s->paused && s->inflight < c->max_inflight)
+        gw_pause(s, false);
+    gw_arm_timer(s);
+}
+
+void gw_ws_closed(gw_session_t *s)
+{
+    gw_t *gw = s->loop->gw;
+    cs_gauge_add(gw->m.connections, -1);
+    while (s->njoins > 0)
+        gw_join_drop(s, s->njoins - 1);
+    free(s->joins);
+    s->joins = NULL;
+    if (s->ip_counted)
+        gw_limits_conn_close(gw->limits, s->ip);
+    for (int i = 0; s->allowed && i < s->nallowed; i++)
+        free(s->allowed[i]);
+    free(s->allowed);
+    s->allowed = NULL;
+}
+
+/* ---- the callback -------------------------------------------------------------------- */
+
+static int gw_writeable(gw_session_t *s)
+{
+    if (s->closing) {
+        const char *why = gw_close_name(s->close_why);
+        lws_close_reason(s->wsi, (enum lws_close_status)gw_close_code(s->close_why),
+                         (unsigned char *)why, strlen(why));
+        return -1;
+    }
+    /* several frames per callback while the socket takes them (lws buffers a partial
+     * send itself and then reports the pipe choked) */
+    for (int n = 0; n < 64 && s->outq && !(n > 0 && lws_send_pipe_choked(s->wsi)); n++) {
+        gw_outq_t *q = s->outq;
+        s->outq = q->next;
+        if (!s->outq)
+            s->outq_tail = NULL;
+        int rc;
+        if (q->ping) {
+            unsigned char buf[LWS_PRE + 1];
+            rc = lws_write(s->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING);
+        } else {
+            s->outq_bytes -= q->frame->len;
+            rc = lws_write(s->wsi, q->frame->buf + LWS_PRE, q->frame->len, LWS_WRITE_TEXT);
+            gw_frame_unref(q->frame);
+        }
+        free(q);
+        if (rc < 0)
+            return -1;
+    }
+    if (s->outq)
+        lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+    gw_session_t *s = user;
+    (void)wsi;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        return gw_established(s);
+    case LWS_CALLBACK_RECEIVE: {
+        gw_t *gw = s->loop->gw;
+        s->last_rx_ms = cs_mono_ms();
+        s->ping_sent = false;
+        if (s->closing)
+            return 0;
+        if (lws_frame_is_binary(wsi)) {
+            gw_session_error(s, GW_REJ_BAD_REQUEST, "frames are JSON text", NULL, NULL, -1);
+            return 0;
+        }
+        /* never hold more than the limit: a frame past it closes the connection */
+        if (s->rx.len + len > (size_t)gw->conf->max_frame) {
+            cs_buf_reset(&s->rx);
+            gw_session_close(s, GW_CLOSE_TOO_BIG);
+            return 0;
+        }
+        if (lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi)) {
+            gw_on_frame(s, in, len);
+            return 0;
+        }
+        cs_buf_append(&s->rx, in, len);
+        if (lws_is_final_fragment(wsi)) {
+            gw_on_frame(s, s->rx.data, s->rx.len);
+            cs_buf_reset(&s->rx);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE_PONG:
+        s->last_rx_ms = cs_mono_ms();
+        s->ping_sent = false;
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return gw_writeable(s);
+    case LWS_CALLBACK_TIMER:
+        gw_ws_on_timer(s);
+        return 0;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,209 @@
+/*
+ * chatstream-gateway — holds clients' WebSockets, authenticates them, publishes their
+ * messages to Kafka (acking once durable) and pushes each room's messages from the
+ * fan-out topic to the members connected here. See gw.h for the threads.
+ */
+#include "gw_session.h"
+
+#include "cs_log.h"
+#include "cs_time.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t gw_signal;
+static void gw_on_signal(int sig)
+{
+    gw_signal = sig;
+}
+
+bool gw_ready(gw_t *gw, char *reason, size_t reason_size)
+{
+    if (!atomic_load(&gw->consumer_kctx.broker_up)) {
+        snprintf(reason, reason_size, "no Kafka broker reachable\n");
+        return false;
+    }
+    if (!atomic_load(&gw->fanout_assigned)) {
+        snprintf(reason, reason_size, "not yet reading %s\n", gw->topic_fanout);
+        return false;
+    }
+    return true;
+}
+
+static void gw_metrics_init(gw_t *gw)
+{
+    cs_metrics_t *m = gw->metrics;
+    gw->m.connections = cs_metrics_gauge(m, "chatstream_gateway_connections", NULL,
+                                         "Open WebSocket connections.");
+    gw->m.connects = cs_metrics_counter(m, "chatstream_gateway_connects_total", NULL,
+                                        "WebSocket connections accepted.");
+    gw->m.received = cs_metrics_counter(m, "chatstream_gateway_messages_received_total", NULL,
+                                        "Messages accepted from clients and handed to Kafka.");
+    gw->m.sent_ok = cs_metrics_counter(m, "chatstream_gateway_messages_acked_total", NULL,
+                                       "Messages acknowledged to their senders (durable).");
+    gw->m.delivered = cs_metrics_counter(m, "chatstream_gateway_delivered_total", NULL,
+                                         "Room messages queued to connected members.");
+    gw->m.unavailable = cs_metrics_counter(m, "chatstream_gateway_unavailable_total", NULL,
+                                           "Sends answered `unavailable` (Kafka could not take "
+                                           "them).");
+    gw->m.slow_readers = cs_metrics_counter(m, "chatstream_gateway_slow_readers_total", NULL,
+                                            "Clients disconnected for not reading.");
+    gw->m.auth_failures = cs_metrics_counter(m, "chatstream_gateway_auth_failures_total", NULL,
+                                             "Tokens refused.");
+    gw->m.ack_seconds = cs_metrics_histogram(m, "chatstream_gateway_ack_seconds", NULL,
+                                             "Send accepted → durable in Kafka (the ack).",
+                                             cs_metrics_latency_buckets,
+                                             cs_metrics_latency_nbuckets);
+    char l[64];
+    for (int r = 0; r < GW_REJ__COUNT; r++) {
+        snprintf(l, sizeof(l), "reason=\"%s\"", gw_reject_code((gw_reject_t)r));
+        gw->m.rejected[r] = cs_metrics_counter(m, "chatstream_gateway_rejected_total", l,
+                                               "Requests refused, by error code.");
+    }
+    for (int c = 0; c < GW_CLOSE__COUNT; c++) {
+        snprintf(l, sizeof(l), "reason=\"%s\"", gw_close_name((gw_close_t)c));
+        gw->m.closed[c] = cs_metrics_counter(m, "chatstream_gateway_closed_total", l,
+                                             "Connections closed by the server, by reason.");
+    }
+}
+
+static bool gw_load_secret(gw_t *gw, char *errstr, size_t errstr_size)
+{
+    const gw_conf_t *c = gw->conf;
+    if (strcmp(c->auth_mode, "dev") == 0) {
+        cs_log(CS_LOG_WARN, "auth", "DEV MODE: clients choose their own user id; never expose "
+                                    "this gateway");
+        if (!(c->auth_secret && *c->auth_secret) && !(c->auth_secret_file && *c->auth_secret_file))
+            return true;
+    } else if (strcmp(c->auth_mode, "jwt") != 0) {
+        snprintf(errstr, errstr_size, "auth.mode must be jwt or dev");
+        return false;
+    }
+    if (c->auth_secret && *c->auth_secret) {
+        gw->secret_len = strlen(c->auth_secret);
+        if (gw->secret_len > sizeof(gw->secret))
+            gw->secret_len = sizeof(gw->secret);
+        memcpy(gw->secret, c->auth_secret, gw->secret_len);
+    } else if (c->auth_secret_file && *c->auth_secret_file) {
+        FILE *fp = fopen(c->auth_secret_file, "rb");
+        if (!fp) {
+            snprintf(errstr, errstr_size, "%s: %s", c->auth_secret_file, strerror(errno));
+            return false;
+        }
+        gw->secret_len = fread(gw->secret, 1, sizeof(gw->secret), fp);
+        fclose(fp);
+        while (gw->secret_len && (gw->secret[gw->secret_len - 1] == '\n' ||
+                                  gw->secret[gw->secret_len - 1] == '\r'))
+            gw->secret_len--;
+    }
+    if (gw->secret_len < 16) {
+        snprintf(errstr, errstr_size,
+                 "auth.mode=jwt needs a secret of at least 16 bytes (CHATSTREAM_AUTH_SECRET or "
+                 "auth.secret.file)");
+        return false;
+    }
+    gw->verifier = (cs_jwt_verifier_t){gw->secret, gw->secret_len, c->auth_iss, c->auth_aud,
+                                       c->auth_leeway_s};
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    static gw_t gw_static;
+    static gw_conf_t conf;
+    gw_t *gw = &gw_static;
+    char errstr[512];
+    int status = 1;
+    cs_log_set_app("gateway");
+    gw->conf = &conf;
+    gw->listen_fd = -1;
+    gw->cs_conf = cs_conf_new("chatstream-gateway",
+                              "WebSocket + HTTP gateway: authenticates clients, publishes their "
+                              "messages to Kafka, pushes rooms' messages to them.");
+    cs_conf_add_section(gw->cs_conf, "Gateway", gw_conf_defs, gw_conf_ndefs, &conf);
+    switch (cs_conf_load(gw->cs_conf, argc, argv, errstr, sizeof(errstr))) {
+    case CS_CONF_EXIT_OK:
+        cs_conf_destroy(gw->cs_conf);
+        return 0;
+    case CS_CONF_ERROR:
+        fprintf(stderr, "chatstream-gateway: %s\n", errstr);
+        cs_conf_destroy(gw->cs_conf);
+        return 2;
+    case CS_CONF_RUN:
+        break;
+    }
+    if (!cs_log_level_parse(conf.log_level, &cs_log_threshold)) {
+        fprintf(stderr, "chatstream-gateway: log.level %s: use error, warn, info or debug\n",
+                conf.log_level);
+        cs_conf_destroy(gw->cs_conf);
+        return 2;
+    }
+    cs_conf_log(gw->cs_conf);
+    static char web_root_default[] = CS_GW_WEB_ROOT;
+    char *web_root_loaded = conf.web_root; /* the loader's, to give back before it frees */
+    if (!conf.web_root || !*conf.web_root)
+        conf.web_root = web_root_default;
+    /* many connections need many descriptors: take what the hard limit allows */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, gw_on_signal);
+    signal(SIGINT, gw_on_signal);
+    lws_set_log_level(LLL_ERR, NULL);
+    gw->metrics = cs_metrics_new();
+    gw_metrics_init(gw);
+    cs_kafka_topic_name(conf.topic_prefix, "chat.messages", gw->topic_messages,
+                        sizeof(gw->topic_messages));
+    cs_kafka_topic_name(conf.topic_prefix, "chat.fanout", gw->topic_fanout,
+                        sizeof(gw->topic_fanout));
+    if (!gw_load_secret(gw, errstr, sizeof(errstr)))
+        goto fail;
+    if (!(gw->limits = gw_limits_new(&conf)) ||
+        !(gw->history = gw_history_new(gw, errstr, sizeof(errstr))))
+        goto fail;
+    for (int i = 0; i < conf.threads; i++) {
+        if (!(gw->loops[i] = gw_loop_new(gw, i, errstr, sizeof(errstr))))
+            goto fail;
+        gw->nloops++;
+    }
+    if (!gw_kafka_start(gw, errstr, sizeof(errstr)))
+        goto fail;
+    for (int i = 0; i < gw->nloops; i++)
+        gw_loop_start(gw->loops[i]);
+    if (!gw_acceptor_start(gw, errstr, sizeof(errstr)))
+        goto fail;
+    cs_log(CS_LOG_INFO, "setup", "listening on %s:%lld with %d thread(s), auth %s; %s → %s",
+           conf.host, (long long)conf.port, gw->nloops, conf.auth_mode, gw->topic_messages,
+           gw->topic_fanout);
+    while (!gw_signal)
+        usleep(100 * 1000);
+    cs_log(CS_LOG_INFO, "shutdown", "signal %d: closing connections", (int)gw_signal);
+    status = 0;
+    goto out;
+fail:
+    fprintf(stderr, "chatstream-gateway: %s\n", errstr);
+    cs_log(CS_LOG_ERROR, "setup", "%s", errstr);
+out:
+    atomic_store(&gw->stop, true);
+    gw_acceptor_stop(gw);
+    for (int i = 0; i < gw->nloops; i++)
+        gw_loop_stop(gw->loops[i]);
+    gw_kafka_stop(gw);
+    gw_history_destroy(gw->history);
+    for (int i = 0; i < gw->nloops; i++)
+        gw_loop_destroy(gw->loops[i]);
+    gw_limits_destroy(gw->limits);
+    cs_metrics_destroy(gw->metrics);
+    conf.web_root = web_root_loaded;
+    cs_conf_destroy(gw->cs_conf);
+    cs_log(CS_LOG_INFO, "shutdown", "clean exit");
+    return status;
+}

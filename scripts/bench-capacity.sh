@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# bench-capacity.sh — how many school users this machine takes: the whole pipeline, a ramp.
+#
+# Starts Kafka and PostgreSQL (scripts/services.sh, on this script's own ports), fan-out,
+# persist, embed (hash provider), index (into the Qdrant double), two gateways, then runs
+# chatstream-loadgen's school scenario at N = STEPS users, each step held HOLD seconds:
+# rooms of 30, one message a second each (jittered), 100-byte texts. Between steps nothing
+# is restarted; each step has its own users and rooms. A step fails when
+#   p99 send->deliver latency > 250 ms, or any delivery is lost, duplicated or out of
+#   order, or a user could not join, or a send was refused for good, or persistence has
+#   not caught up (consumer lag of chatstream-persist = 0) within 10 s after the step.
+# The ramp stops at the first failing step (KEEP_GOING=1: run them all). Capacity = the
+# largest N that passed. Every step samples each component's CPU and RSS from /proc (and
+# the machine's busy CPU, to show how much others used), scrapes /metrics, and the report
+# prints a table, writes capacity.json and draws charts (gnuplot) under RESULTS.
+#
+#   scripts/bench-capacity.sh                           STEPS="500 1000 2000 5000 10000 20000"
+#   STEPS="200 500" HOLD=10 scripts/bench-capacity.sh   a quick look
+#   CS_GATEWAY=double scripts/bench-capacity.sh          one protocol double (tests/doubles/
+#                 gateway_double_fast.c) instead of the pipeline: the loadgen and this script
+#                 alone, i.e. what this machine can drive at all (not a chatstream number)
+#
+# Settings: STEPS, HOLD (s, default 25), GATEWAYS (default 2), ROOM_SIZE (30), RATE (1),
+# SIZE (100), RESULTS (default results/capacity-<time>), CATCHUP (10 s), P99_MS (250),
+# KEEP_SERVICES=1 (leave Kafka/PostgreSQL running), CS_KAFKA_PORT (61092), CS_PG_PORT (61432),
+# LOADGEN_OPTS (extra -X options for chatstream-loadgen), GATEWAY_OPTS (for the gateways).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${CS_BUILD:-$REPO/build}
+export CS_BUILD=$BUILD
+export CS_KAFKA_PORT=${CS_KAFKA_PORT:-61092}
+export CS_PG_PORT=${CS_PG_PORT:-61432}
+export CS_VAR=${CS_VAR:-$REPO/var}
+STEPS=${STEPS:-"500 1000 2000 5000 10000 20000"}
+HOLD=${HOLD:-25}
+GATEWAYS=${GATEWAYS:-2}
+ROOM_SIZE=${ROOM_SIZE:-30}
+RATE=${RATE:-1}
+SIZE=${SIZE:-100}
+CATCHUP=${CATCHUP:-10}
+P99_MS=${P99_MS:-250}
+KEEP_GOING=${KEEP_GOING:-0}
+MODE=${CS_GATEWAY:-real}
+RESULTS=${RESULTS:-$REPO/results/capacity-$(date -u +%Y%m%d-%H%M%S)}
+read -r -a LOADGEN_OPTS <<<"${LOADGEN_OPTS:-}"
+read -r -a GATEWAY_OPTS <<<"${GATEWAY_OPTS:-}"
+export CHATSTREAM_AUTH_SECRET=${CHATSTREAM_AUTH_SECRET:-bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+BROKERS=127.0.0.1:$CS_KAFKA_PORT
+ADMIN=$BUILD/tools/chatstream-admin
+LOADGEN=$BUILD/tools/loadgen/chatstream-loadgen
+CAP="python3 $REPO/scripts/capacity.py"
+mkdir -p "$RESULTS/logs"
+TITLE="$(nproc) cores, everything on one machine"
+[[ $MODE == double ]] && { GATEWAYS=1; TITLE="loadgen + protocol double, not chatstream"; }
+PIDS=()
+declare -A COMP   # component name -> pid
+declare -A APORT  # component name -> admin/metrics port
+
+log() { printf '[bench-capacity %s] %s\n' "$(date -u +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+cleanup() {
+  local rc=$?
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [[ ${KEEP_SERVICES:-0} == 1 || $MODE == double ]] || "$REPO/scripts/services.sh" stop || true
+  exit $rc
+}
+trap cleanup EXIT
+# Fixed ports above the ephemeral range (32768-60999): a port picked from inside it can be
+# taken by a TIME_WAIT client socket of the loadgen (thousands of them) before a server binds it.
+NEXT_PORT=${PORT_BASE:-61100}
+next_port() { PORT=$NEXT_PORT; NEXT_PORT=$((NEXT_PORT + 1)); }  # sets PORT (no subshell)
+wait_http() {  # wait_http <url> <what>
+  for _ in $(seq 1 120); do curl -sf -o /dev/null "$1" && return 0; sleep 0.5; done
+  die "$2 did not answer $1 within 60 s (see $RESULTS/logs)"
+}
+start() {  # start <name> <port> <command...>: background, logged, sampled
+  local name=$1 port=$2; shift 2
+  "$@" >"$RESULTS/logs/$name.log" 2>&1 &
+  PIDS+=($!)
+  COMP[$name]=$!
+  APORT[$name]=$port
+}
+
+[[ -x $LOADGEN ]] || die "build first: $LOADGEN is missing (cmake --build build)"
+cat >"$RESULTS/meta.json" <<JSON
+{"started":"$(date -u +%FT%TZ)","host":"$(hostname)","cores":$(nproc),"mem_gb":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),
+ "commit":"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)","steps":"$STEPS","hold_s":$HOLD,
+ "gateways":$GATEWAYS,"room_size":$ROOM_SIZE,"rate":$RATE,"size":$SIZE,"mode":"$MODE",
+ "load_before":"$(cut -d' ' -f1-3 /proc/loadavg)","title":"$TITLE"}
+JSON
+
+GW_ADDRS=()
+if [[ $MODE == double ]]; then
+  # one double: doubles do not share rooms with each other
+  next_port; port=$PORT
+  start gateway-double 0 "$BUILD/tools/loadgen/gateway-double-fast" "$port"
+  for _ in $(seq 1 20); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.25; done
+  GW_ADDRS+=("127.0.0.1:$port")
+  AUTH=(-X auth.mode=dev)
+else
+  [[ -x $BUILD/ingest/chatstream-gateway ]] || die "no gateway built ($BUILD/ingest/chatstream-gateway)"
+  log "services: Kafka 127.0.0.1:$CS_KAFKA_PORT, PostgreSQL 127.0.0.1:$CS_PG_PORT"
+  "$REPO/scripts/services.sh" start >"$RESULTS/logs/services.log" 2>&1 || { tail -20 "$RESULTS/logs/services.log"; die "services did not start"; }
+  eval "$("$REPO/scripts/services.sh" env)"
+  COMP[kafka]=$(cat "$CS_VAR/kafka-$CS_KAFKA_PORT/pid")
+  PG_POSTMASTER=$(head -1 "/tmp/chatstream-pg-$CS_PG_PORT/data/postmaster.pid")
+  next_port; qport=$PORT
+  start qdrant-double 0 python3 "$REPO/tests/doubles/qdrant_double.py" --port "$qport"
+  wait_http "http://127.0.0.1:$qport/_double/stats" "the Qdrant double"
+  SP=$BUILD/stream-processors
+  next_port; p=$PORT; start fanout "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn
+  next_port; p=$PORT; start persist "$p" "$SP/chatstream-persist" -X admin.port="$p" -X log.level=warn
+  next_port; p=$PORT; start embed "$p" "$SP/chatstream-embed" -X admin.port="$p" -X log.level=warn -X embed.provider=hash
+  next_port; p=$PORT; start index "$p" "$SP/chatstream-index" -X admin.port="$p" -X log.level=warn -X qdrant.urls="http://127.0.0.1:$qport"
+  for name in fanout persist embed index; do wait_http "http://127.0.0.1:${APORT[$name]}/readyz" "$name"; done
+  for i in $(seq 1 "$GATEWAYS"); do
+    next_port; port=$PORT
+    # a gateway holds one descriptor per user: give it room (root may raise the hard limit)
+    start "gateway-$i" "$port" prlimit --nofile=1048576 "$BUILD/ingest/chatstream-gateway" \
+      -X listen.port="$port" -X log.level=warn "${GATEWAY_OPTS[@]}"
+    GW_ADDRS+=("127.0.0.1:$port")
+  done
+  for i in $(seq 1 "$GATEWAYS"); do wait_http "http://${GW_ADDRS[$((i - 1))]}/readyz" "gateway-$i"; done
+  AUTH=(-X auth.mode=jwt)
+fi
+GW_LIST=$(IFS=,; echo "${GW_ADDRS[*]}")
+log "pipeline up; gateways $GW_LIST; results in $RESULTS"
+
+persist_lag() {
+  [[ $MODE == double ]] && { echo 0; return; }
+  "$ADMIN" -b "$BROKERS" lag chatstream-persist chat.messages 2>/dev/null || echo -1
+}
+scrape() {  # scrape <step>: every component's /metrics into the results
+  for name in "${!APORT[@]}"; do
+    [[ ${APORT[$name]} != 0 ]] || continue
+    curl -sf "http://127.0.0.1:${APORT[$name]}/metrics" >"$RESULTS/metrics-$1-$name.txt" 2>/dev/null || true
+  done
+}
+
+FAILED=0
+for N in $STEPS; do
+  # the pipeline starts each step idle (a previous step's backlog would count against it)
+  for _ in $(seq 1 120); do [[ $(persist_lag) == 0 ]] && break; sleep 0.5; done
+  sample_args=()
+  for name in "${!COMP[@]}"; do sample_args+=("$name=${COMP[$name]}"); done
+  [[ -n ${PG_POSTMASTER:-} ]] && sample_args+=(--pg "$PG_POSTMASTER")
+  log "step N=$N: connecting, then $HOLD s of school load"
+  "$LOADGEN" -X gateways="$GW_LIST" -X users="$N" -X room.size="$ROOM_SIZE" -X rate="$RATE" \
+    -X size="$SIZE" -X duration="$HOLD" -X drain.seconds=10 -X connect.rate=2000 \
+    -X connect.timeout=120 "${AUTH[@]}" "${LOADGEN_OPTS[@]}" --json \
+    >"$RESULTS/loadgen-$N.json" 2>"$RESULTS/logs/loadgen-$N.log" &
+  lgpid=$!
+  sample_args+=("loadgen=$lgpid")  # the loadgen's own CPU too
+  $CAP sample "$RESULTS/samples-$N.jsonl" "${sample_args[@]}" --interval 0.5 --max-seconds 3600 &
+  sampler=$!
+  PIDS+=("$sampler")
+  wait "$lgpid" || log "loadgen exited with $?"
+  scrape "$N"
+  t0=$(date +%s.%N)
+  lag=-1
+  while :; do
+    lag=$(persist_lag)
+    [[ $lag == 0 ]] && break
+    (( $(echo "$(date +%s.%N) - $t0 > $CATCHUP" | bc) )) && break
+    sleep 0.25
+  done
+  lag_s=$(echo "$(date +%s.%N) - $t0" | bc)
+  kill -TERM "$sampler"; wait "$sampler" 2>/dev/null || true
+  [[ -s $RESULTS/loadgen-$N.json ]] || { log "loadgen wrote no report for N=$N"; tail -5 "$RESULTS/logs/loadgen-$N.log" >&2; FAILED=1; break; }
+  if ! $CAP step --n "$N" --loadgen "$RESULTS/loadgen-$N.json" --samples "$RESULTS/samples-$N.jsonl" \
+      --lag "$lag" --lag-seconds "$lag_s" --p99-ms "$P99_MS" --catchup "$CATCHUP" \
+      --out "$RESULTS/step-$N.json" >"$RESULTS/logs/step-$N.out"; then
+    die "could not judge step $N"
+  fi
+  cat "$RESULTS/logs/step-$N.out" >&2
+  if ! python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["ok"] else 1)' "$RESULTS/step-$N.json"; then
+    log "step N=$N failed"
+    [[ $KEEP_GOING == 1 ]] || break
+  fi
+done
+echo
+$CAP report "$RESULTS"
+echo "results: $RESULTS"

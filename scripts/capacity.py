@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""capacity.py — the server side of scripts/bench-capacity.sh: sample, judge, report.
+
+  capacity.py sample OUT.jsonl NAME=PID... [--pg POSTMASTER_PID] [--interval 0.5]
+      Every interval, one JSON line: monotonic time, the machine's busy CPU (all of it,
+      others' work included: the noise of a shared box), and per component its CPU
+      seconds and RSS from /proc. A component given as NAME=PID is that process; --pg
+      sums the postmaster and all its children (backends come and go). Runs until
+      SIGTERM (bounded by --max-seconds).
+
+  capacity.py step --n N --loadgen LG.json --samples S.jsonl --lag L --lag-seconds T
+                   [--p99-ms 250] [--catchup 10] --out STEP.json
+      Joins one ramp step's loadgen report and samples over the loadgen's run window
+      (first send to last delivery; both sides use CLOCK_MONOTONIC) and judges it.
+
+  capacity.py report DIR
+      Reads DIR/step-*.json: a table on stdout, DIR/capacity.json, and charts
+      (gnuplot: DIR/latency, throughput, cpu, cpu-per-delivery .svg and .png).
+
+Server components are everything but the loadgen, the test doubles (the Qdrant double is
+Python standing in for Qdrant) and the kernel's ksoftirqd threads (loopback TCP work on
+behalf of both sides): those are shown, not counted as the server's.
+"""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HZ = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+NOT_SERVER = ("loadgen", "qdrant-double", "ksoftirqd")
+
+
+def proc_stat(pid):
+    """(cpu seconds, rss KiB, ppid) of a pid, or None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    rest = s[s.rindex(")") + 2:].split()
+    # rest[0] is field 3 (state); utime=14, stime=15, rss=24 (1-based) -> rest[11], rest[12], rest[21]
+    return ((int(rest[11]) + int(rest[12])) / HZ, int(rest[21]) * PAGE_KB, int(rest[1]))
+
+
+def machine_busy():
+    """CPU seconds the machine spent working (user, nice, system, irq, softirq); not idle,
+    iowait, or steal (time the hypervisor gave to other machines)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / HZ
+
+
+def pg_tree(postmaster):
+    cpu, rss = 0.0, 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        pid = int(d)
+        st = proc_stat(pid)
+        if st and (pid == postmaster or st[2] == postmaster):
+            cpu += st[0]
+            rss += st[1]
+    return cpu, rss
+
+
+def cmd_sample(argv):
+    out, comps, pg, interval, max_s = argv[0], {}, 0, 0.5, 3600.0
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if a == "--pg":
+            pg = int(argv[i + 1]); i += 2
+        elif a == "--interval":
+            interval = float(argv[i + 1]); i += 2
+        elif a == "--max-seconds":
+            max_s = float(argv[i + 1]); i += 2
+        else:
+            name, pid = a.split("=", 1)
+            comps[name] = int(pid); i += 1
+    # the kernel's softirq threads: loopback TCP work that ran outside any of our processes
+    # (shared by the loadgen and the server, so shown but counted for neither)
+    softirqd = []
+    for d in os.listdir("/proc"):
+        try:
+            if d.isdigit() and open("/proc/%s/comm" % d).read().startswith("ksoftirqd"):
+                softirqd.append(int(d))
+        except OSError:
+            pass
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    t_end = time.monotonic() + max_s
+    with open(out, "a") as f:
+        while True:
+            rec = {"t": time.monotonic(), "busy": machine_busy(), "p": {}}
+            for name, pid in comps.items():
+                st = proc_stat(pid)
+                if st:
+                    rec["p"][name] = [round(st[0], 3), st[1]]
+            if pg:
+                c, r = pg_tree(pg)
+                rec["p"]["postgres"] = [round(c, 3), r]
+            if softirqd:
+                rec["p"]["ksoftirqd"] = [round(sum((proc_stat(p) or (0, 0, 0))[0] for p in softirqd), 3), 0]
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+            if stop or time.monotonic() > t_end:
+                return 0
+            time.sleep(interval)
+
+
+def window(samples, t0, t1):
+    """The samples nearest to t0 (at or before) and t1 (at or after)."""
+    before = [s for s in samples if s["t"] <= t0] or samples[:1]
+    after = [s for s in samples if s["t"] >= t1] or samples[-1:]
+    return before[-1], after[0]
+
+
+def cmd_step(args):
+    a = dict(zip(args[::2], args[1::2]))
+    n = int(a["--n"])
+    lg = json.load(open(a["--loadgen"]))
+    samples = [json.loads(l) for l in open(a["--samples"]) if l.strip()]
+    p99_limit = float(a.get("--p99-ms", 250))
+    catchup = float(a.get("--catchup", 10))
+    lag = int(a.get("--lag", -1))
+    lag_s = float(a.get("--lag-seconds", -1))
+    t0, t1 = lg["mono_run_ns"] / 1e9, lg["mono_end_ns"] / 1e9
+    s0, s1 = window(samples, t0, t1)
+    wall = max(s1["t"] - s0["t"], 1e-9)
+    comps = {}
+    for name in sorted({k for smp in samples for k in smp["p"]}):
+        have = [smp for smp in samples if name in smp["p"]]
+        # a process that ended inside the window (the loadgen does) counts up to its last sample
+        a0 = ([smp for smp in have if smp["t"] <= t0] or have[:1])[-1]
+        a1 = ([smp for smp in have if smp["t"] >= t1] or have[-1:])[0]
+        c0, c1 = a0["p"][name][0], a1["p"][name][0]
+        span = max(a1["t"] - a0["t"], 1e-9)
+        rss = max([smp["p"][name][1] for smp in have if t0 - 1 <= smp["t"] <= t1 + 1] or [0])
+        comps[name] = {"cpu_s": round(c1 - c0, 3), "cores": round((c1 - c0) / span, 3),
+                       "rss_mb": round(rss / 1024, 1)}
+    server_cpu = sum(c["cpu_s"] for k, c in comps.items() if not k.startswith(NOT_SERVER))
+    ours = sum(c["cpu_s"] for c in comps.values())
+    busy = s1["busy"] - s0["busy"]
+    delivered = lg["delivered"]
+    fails = []
+    p99 = lg["delivery_ms"]["p99"]
+    if p99 > p99_limit:
+        fails.append("p99 delivery %.0f ms > %.0f ms" % (p99, p99_limit))
+    if lg["lost"]:
+        fails.append("%d deliveries lost" % lg["lost"])
+    if lg["duplicates"]:
+        fails.append("%d duplicates" % lg["duplicates"])
+    if lg["out_of_order"] or lg["sender_order"]:
+        fails.append("%d out of order" % (lg["out_of_order"] + lg["sender_order"]))
+    if lg["connect_failed"] or lg["joined"] < lg["users"]:
+        fails.append("%d of %d users did not join" % (lg["users"] - lg["joined"], lg["users"]))
+    if lg["failed"]:
+        fails.append("%d sends refused for good" % lg["failed"])
+    if lg["closed"]:
+        fails.append("%d connections closed by the server" % lg["closed"])
+    if lg["sends"] == 0:
+        fails.append("nothing was sent")
+    if lag != 0:
+        fails.append("persistence not caught up %.0f s after the step (lag %d)" % (catchup, lag))
+    # which component worked hardest: a single-threaded process near one core is
+    # saturated whatever the machine does; otherwise the machine's 2 cores are.
+    server = {k: v for k, v in comps.items() if not k.startswith(NOT_SERVER)}
+    top = max(server.items(), key=lambda kv: kv[1]["cores"]) if server else ("-", {"cores": 0})
+    # what ran out: a component near a whole core is its own bottleneck (the gateway's lws
+    # contexts and fan-out's commit loop are each one thread); else, with the machine's two
+    # cores busy, the machine is (whoever's work filled them); else nothing yet.
+    ncores = os.cpu_count() or 2
+    if top[1]["cores"] >= 0.9:
+        saturated = "%s (%.2f cores: one thread's worth)" % (top[0], top[1]["cores"])
+    elif busy / wall >= 0.9 * ncores:
+        saturated = "the machine (%.2f of %d cores busy; most: %s %.2f)" % (busy / wall, ncores, top[0], top[1]["cores"])
+    else:
+        saturated = "nothing (%.2f of %d cores busy)" % (busy / wall, ncores)
+    step = {
+        "n": n, "ok": not fails, "fails": fails, "saturated": saturated,
+        "delivered": delivered, "expected": lg["expected"], "lost": lg["lost"],
+        "duplicates": lg["duplicates"], "out_of_order": lg["out_of_order"] + lg["sender_order"],
+        "sends": lg["sends"], "acked": lg["acked"], "joined": lg["joined"],
+        "sends_per_s": lg["sends_per_s"], "deliveries_per_s": round(delivered / wall, 1),
+        "p50_ms": lg["delivery_ms"]["p50"], "p90_ms": lg["delivery_ms"]["p90"], "p99_ms": p99,
+        "p999_ms": lg["delivery_ms"]["p999"], "max_ms": lg["delivery_ms"]["max"],
+        "ack_p50_ms": lg["ack_ms"]["p50"], "ack_p99_ms": lg["ack_ms"]["p99"],
+        "send_lag_p99_ms": lg["send_lag_ms"]["p99"],
+        "join_p99_ms": lg["join_ms"]["p99"], "connect_s": lg["connect_s"],
+        "persist_lag": lag, "persist_catchup_s": lag_s,
+        "window_s": round(wall, 2), "components": comps,
+        "server_cpu_s": round(server_cpu, 3),
+        "server_cpu_us_per_delivery": round(server_cpu / delivered * 1e6, 3) if delivered else None,
+        "loadgen_cpu_us_per_delivery": lg["loadgen_cpu_us_per_delivery"],
+        "machine_cores_busy": round(busy / wall, 3),
+        "others_cores": round(max(busy - ours, 0) / wall, 3),
+        "top_component": top[0], "top_cores": top[1]["cores"],
+        "errors": lg["errors"], "closes": lg["closes"], "connect_errors": lg["connect_errors"],
+    }
+    json.dump(step, open(a["--out"], "w"), indent=1)
+    print(json.dumps({k: step[k] for k in ("n", "ok", "fails", "p99_ms", "deliveries_per_s",
+                                            "server_cpu_us_per_delivery", "top_component")}))
+    return 0
+
+
+GNUPLOT = r"""
+set datafile separator "\t"
+set key top left
+set grid
+set logscale x 2
+set xlabel "users (N)"
+set format x "%%g"
+do for [t in "svg pngcairo"] {
+  ext = (t eq "svg") ? "svg" : "png"
+  if (t eq "svg") { set terminal svg size 800,480 dynamic font "sans,12" } else { set terminal pngcairo size 800,480 font "sans,10" }
+  set output "%(dir)s/latency.".ext
+  set title "School scenario: send -> deliver latency (%(title)s)"
+  set ylabel "ms"
+  set logscale y
+  plot "%(dir)s/steps.tsv" using 1:3 with linespoints lw 2 title "p50", \
+       "" using 1:4 with linespoints lw 2 title "p99", \
+       "" using 1:5 with linespoints lw 1 title "p99.9", \
+       250 with lines dt 2 lc rgb "red" title "p99 limit 250 ms"
+  unset logscale y
+  set output "%(dir)s/throughput.".ext
+  set title "School scenario: throughput (%(title)s)"
+  set ylabel "per second"
+  set logscale y
+  plot "%(dir)s/steps.tsv" using 1:6 with linespoints lw 2 title "deliveries/s", \
+       "" using 1:7 with linespoints lw 2 title "sends/s"
+  unset logscale y
+  set output "%(dir)s/cpu.".ext
+  set title "CPU per component (cores; the machine has 2)"
+  set ylabel "cores"
+  set yrange [0:*]
+  plot for [i=0:%(ncomp_1)d] "%(dir)s/cpu.tsv" using 1:(column(i+2)) with linespoints lw 2 title columnheader(i+2)
+  set output "%(dir)s/cpu-per-delivery.".ext
+  set title "CPU per delivered message"
+  set ylabel "microseconds"
+  plot "%(dir)s/steps.tsv" using 1:8 with linespoints lw 2 title "server (all processes)", \
+       "" using 1:9 with linespoints lw 2 title "loadgen", \
+       3 with lines dt 2 lc rgb "red" title "server target 3 us", \
+       2 with lines dt 3 lc rgb "blue" title "loadgen target 2 us"
+  set yrange [*:*]
+}
+"""
+
+
+def cmd_report(argv):
+    d = argv[0]
+    steps = sorted((json.load(open(f)) for f in glob.glob(os.path.join(d, "step-*.json"))),
+                   key=lambda s: s["n"])
+    if not steps:
+        print("no steps in %s" % d, file=sys.stderr)
+        return 1
+    meta = {}
+    if os.path.exists(os.path.join(d, "meta.json")):
+        meta = json.load(open(os.path.join(d, "meta.json")))
+    passed = [s for s in steps if s["ok"]]
+    failed = [s for s in steps if not s["ok"]]
+    capacity = passed[-1]["n"] if passed and (not failed or passed[-1]["n"] < failed[0]["n"]) else 0
+    if failed:
+        capacity = max([s["n"] for s in passed if s["n"] < failed[0]["n"]] or [0])
+    first_fail = failed[0] if failed else None
+    comps = sorted({c for s in steps for c in s["components"]})
+    hdr = ("%7s %5s %9s %8s %8s %8s %10s %8s %8s %8s %-14s %s" %
+           ("users", "ok", "deliv/s", "p50 ms", "p99 ms", "max ms", "srv us/d", "lg us/d",
+            "busy", "others", "top (cores)", "failed criteria"))
+    print(hdr)
+    print("-" * len(hdr))
+    for s in steps:
+        print("%7d %5s %9.0f %8.1f %8.1f %8.1f %10s %8.2f %8.2f %8.2f %-14s %s" % (
+            s["n"], "yes" if s["ok"] else "NO", s["deliveries_per_s"], s["p50_ms"], s["p99_ms"],
+            s["max_ms"],
+            "%.2f" % s["server_cpu_us_per_delivery"] if s["server_cpu_us_per_delivery"] else "-",
+            s["loadgen_cpu_us_per_delivery"], s["machine_cores_busy"], s["others_cores"],
+            "%s %.2f" % (s["top_component"], s["top_cores"]), "; ".join(s["fails"])))
+    print()
+    print("per component, cores over each step's run window:")
+    print("%7s " % "users" + " ".join("%10s" % c[:10] for c in comps))
+    for s in steps:
+        print("%7d " % s["n"] + " ".join("%10.2f" % s["components"].get(c, {}).get("cores", 0) for c in comps))
+    print()
+    ref = first_fail or steps[-1]
+    summary = {
+        "capacity_users": capacity,
+        "first_failing_step": first_fail["n"] if first_fail else None,
+        "first_failing_criteria": first_fail["fails"] if first_fail else [],
+        "saturated_first": {"what": ref.get("saturated"), "component": ref["top_component"], "cores": ref["top_cores"],
+                            "machine_cores_busy": ref["machine_cores_busy"],
+                            "others_cores": ref["others_cores"], "at_users": ref["n"]},
+        "server_cpu_us_per_delivery_at_capacity":
+            next((s["server_cpu_us_per_delivery"] for s in steps if s["n"] == capacity), None),
+        "loadgen_cpu_us_per_delivery_at_capacity":
+            next((s["loadgen_cpu_us_per_delivery"] for s in steps if s["n"] == capacity), None),
+        "meta": meta, "steps": steps,
+    }
+    json.dump(summary, open(os.path.join(d, "capacity.json"), "w"), indent=1)
+    if first_fail:
+        print("capacity: %d users (the largest step that passed); first failing step %d users: %s" % (
+            capacity, first_fail["n"], "; ".join(first_fail["fails"])))
+    else:
+        print("capacity: at least %d users (every step passed; the ramp ended)" % capacity)
+    print("saturated at %d users: %s; processes outside the benchmark used %.2f cores" % (
+        ref["n"], ref.get("saturated", ref["top_component"]), ref["others_cores"]))
+    with open(os.path.join(d, "steps.tsv"), "w") as f:
+        f.write("n\tok\tp50\tp99\tp999\tdeliveries\tsends\tsrv_us\tlg_us\n")
+        for s in steps:
+            f.write("%d\t%d\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%s\t%.3f\n" % (
+                s["n"], s["ok"], max(s["p50_ms"], 0.01), max(s["p99_ms"], 0.01),
+                max(s["p999_ms"], 0.01), s["deliveries_per_s"], s["sends_per_s"],
+                s["server_cpu_us_per_delivery"] or "NaN", s["loadgen_cpu_us_per_delivery"]))
+    with open(os.path.join(d, "cpu.tsv"), "w") as f:
+        # the last column is everyone else's CPU on this shared machine: the noise
+        f.write("n\t" + "\t".join(comps) + "\toutside the benchmark\n")
+        for s in steps:
+            f.write("%d\t" % s["n"] + "\t".join("%.3f" % s["components"].get(c, {}).get("cores", 0) for c in comps)
+                    + "\t%.3f\n" % s["others_cores"])
+    title = meta.get("title", "2 cores, everything on one machine")
+    script = GNUPLOT % {"dir": d, "title": title, "ncomp_1": len(comps)}
+    with open(os.path.join(d, "charts.gp"), "w") as f:
+        f.write(script)
+    try:
+        subprocess.run(["gnuplot", os.path.join(d, "charts.gp")], check=True)
+        print("charts: %s/{latency,throughput,cpu,cpu-per-delivery}.{svg,png}" % d)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print("charts not drawn (gnuplot: %s); scripts/deps.sh installs gnuplot-nox" % e, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    cmd, rest = sys.argv[1], sys.argv[2:]
+    sys.exit({"sample": cmd_sample, "step": cmd_step, "report": cmd_report}[cmd](rest))

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# gateway_bad_inputs: every bad input gets its answer (error frame or close code), is
+# counted, and leaves the connection (or the others) working: forged, expired, alg=none,
+# HS512 and sub-less tokens; a frame before auth; an oversized frame; invalid UTF-8;
+# malformed JSON; trailing data; an unknown type; missing fields; a room not joined or not
+# allowed by the token; too long a text; control characters; a burst over the rate; too
+# many rooms; a bad Origin; too many connections from one address; a silent client; a
+# client that does not read while a room floods.
+. "$(dirname "$0")/lib.sh"
+it_setup gateway_bad_inputs
+export CHATSTREAM_AUTH_SECRET=it-secret-0123456789abcdef
+it_start fanout -X group.id=${IT_PREFIX}fanout
+it_start_gateway -X rate.per.user=1000 -X rate.burst=1000 -X outq.max.bytes=65536 -X socket.sndbuf.bytes=16384
+gw=$IT_GW gp=$IT_PID
+it_start_gateway -X rate.per.user=2 -X rate.burst=3 -X rooms.max=2 \
+  -X origins=http://school.example -X connections.per.ip=3 -X idle.timeout.ms=1500
+strict=$IT_GW sp=$IT_PID
+out=$(it_gw_client bad_inputs "$gw" "$strict" 2>&1) || it_fail "$out"
+printf '%s\n' "$out" | grep '^ok:' >&2
+out=$(it_gw_client slow_reader "$gw" flood 2>&1) || { curl -s http://$gw/metrics | grep -E "^chatstream_gateway" >&2; it_fail "$out"; }
+printf '%s\n' "$out" | grep '^ok:' >&2
+
+m() { it_metric "$1" "$2"; }
+it_assert "refused tokens counted" '[[ $(m $gw chatstream_gateway_auth_failures_total) -ge 5 ]]'
+for r in bad_utf8 too_big auth; do
+  it_assert "close $r counted" "[[ \$(m $gw 'chatstream_gateway_closed_total\{reason=\"$r\"') -ge 1 ]]"
+done
+for r in bad_request unknown_type too_large not_member; do
+  it_assert "error $r counted" "[[ \$(m $gw 'chatstream_gateway_rejected_total\{reason=\"$r\"') -ge 1 ]]"
+done
+for r in rate_limited too_many_rooms; do
+  it_assert "error $r counted" "[[ \$(m $strict 'chatstream_gateway_rejected_total\{reason=\"$r\"') -ge 1 ]]"
+done
+for r in origin per_ip idle; do
+  it_assert "close $r counted" "[[ \$(m $strict 'chatstream_gateway_closed_total\{reason=\"$r\"') -ge 1 ]]"
+done
+it_assert "the slow reader was cut off and counted" \
+  '[[ $(m $gw chatstream_gateway_slow_readers_total) -eq 1 ]]'
+it_assert_eq "$(m $gw chatstream_gateway_connections)" 0 "no connection left open"
+for p in $gp $sp; do
+  it_stop "$p"
+  it_assert_eq "$IT_RC" 0 "gateway exit status after SIGTERM"
+done

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# gateway_broadcast: two gateways, six clients spread over them in one room, 20 sends each
+# -> every client receives all 120 exactly once, all in the same order, every send acked;
+# and the 120 are in PostgreSQL (persist) with the ids the senders were given.
+. "$(dirname "$0")/lib.sh"
+it_setup gateway_broadcast
+export CHATSTREAM_AUTH_SECRET=it-secret-0123456789abcdef
+it_start fanout -X group.id=${IT_PREFIX}fanout
+it_start persist -X group.id=${IT_PREFIX}persist
+it_start_gateway -X rate.per.user=100 -X rate.burst=100
+gw1=$IT_GW gp1=$IT_PID
+it_start_gateway -X rate.per.user=100 -X rate.burst=100
+gw2=$IT_GW gp2=$IT_PID
+out=$(it_gw_client broadcast "$gw1,$gw2" math-101 6 20) || it_fail "$out"
+printf '%s\n' "$out" | grep '^ok:' >&2
+it_wait 60 "120 rows" '[[ $(it_rows) -ge 120 ]]'
+it_assert_eq "$(it_rows)" 120 "rows in PostgreSQL"
+ids=$(printf '%s\n' "$out" | tail -1 | /usr/bin/python3 -c 'import json,sys; print(",".join(json.load(sys.stdin)["order"]))')
+stored=$(it_psql -d "$IT_DB" -tAc "SELECT count(*) FROM messages WHERE id::text = ANY(string_to_array('$ids', ','))")
+it_assert_eq "$stored" 120 "delivered ids found in PostgreSQL"
+it_assert_eq "$(it_metric "$gw1" chatstream_gateway_messages_acked_total) $(it_metric "$gw2" chatstream_gateway_messages_acked_total)" \
+  "60 60" "acks per gateway (3 senders each)"
+
+# HTTP on the same port: send with a token, page the history, refuse what is wrong.
+tok=$("$IT_BUILD/tools/chatstream-token" -X sub=hana -X ttl=300)
+bad=$("$IT_BUILD/tools/chatstream-token" -X sub=hana -X ttl=300 -X rooms=art)
+post() { curl -s -o "$IT_DIR/post.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
+         -H 'Content-Type: application/json' --data "$2" "http://$gw2/v1/rooms/math-101/messages"; }
+it_assert_eq "$(post "$tok" '{"text":"over HTTP","cmid":"h1"}')" 200 "POST a message"
+hid=$(it_json "$(cat "$IT_DIR/post.json")" id)
+it_assert_eq "$(post "$tok" '{"text":"no cmid"}')" 400 "POST without cmid"
+it_assert_eq "$(post "$bad" '{"text":"x","cmid":"h2"}')" 403 "POST to a room the token does not allow"
+it_assert_eq "$(post "not.a.token" '{"text":"x","cmid":"h3"}')" 401 "POST with a forged token"
+it_wait 30 "121 rows" '[[ $(it_rows) -ge 121 ]]'
+get() { curl -s -H "Authorization: Bearer $tok" "http://$gw1/v1/rooms/math-101/messages?$1"; }
+page1=$(get limit=100)
+it_assert_eq "$(printf '%s' "$page1" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["messages"]), d["messages"][0]["id"])')" \
+  "100 $hid" "history page 1: 100 messages, newest first (the HTTP one)"
+next=$(printf '%s' "$page1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["next"])')
+page2=$(get "limit=100&before=$next")
+it_assert_eq "$(printf '%s' "$page2" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["messages"]), d["next"])')" \
+  "21 None" "history page 2: the other 21, no next page"
+it_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://$gw1/v1/rooms/math-101/messages?limit=0" -H "Authorization: Bearer $tok")" \
+  400 "history with limit=0"
+it_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://$gw1/nowhere")" 404 "unknown path"
+it_assert "the web client is served" "curl -sf http://$gw1/ | grep -qi '<html\\|<!doctype'"
+
+for p in $gp1 $gp2; do
+  it_stop "$p"
+  it_assert_eq "$IT_RC" 0 "gateway exit status after SIGTERM"
+done

@@ -1,0 +1,471 @@
+#!/usr/bin/python3
+"""WebSocket test client for chatstream-gateway integration tests.
+
+Speaks schemas/protocol/PROTOCOL.md with Debian's python3-websockets; raw sockets where a
+test needs to misbehave below the library (invalid UTF-8, never answering pings, never
+reading). Each scenario prints "ok: ..." lines and exits 1 on the first failed check.
+
+  gw_client.py broadcast GW1,GW2 ROOM CLIENTS PER_CLIENT
+  gw_client.py bad_inputs GW
+  gw_client.py send_through_outage GW ROOM COUNT OUTFILE   (acked ids → OUTFILE)
+  gw_client.py catchup GW ROOM                              (see the function)
+Tokens are minted here (HS256 with CHATSTREAM_AUTH_SECRET) unless the gateway is in dev mode.
+"""
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+import websockets
+
+SECRET = os.environ.get("CHATSTREAM_AUTH_SECRET", "").encode()
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", flush=True)
+    sys.stdout.flush()
+    os._exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    print(f"ok: {msg}", flush=True)
+
+
+def b64url(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def token(sub, ttl=3600, alg="HS256", key=None, **claims):
+    header = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = {"sub": sub, "exp": int(time.time()) + ttl}
+    body.update(claims)
+    payload = b64url(json.dumps(body).encode())
+    signing = f"{header}.{payload}".encode()
+    if alg == "none":
+        return f"{header}.{payload}."
+    digest = hashlib.sha512 if alg == "HS512" else hashlib.sha256
+    sig = hmac.new(key if key is not None else SECRET, signing, digest).digest()
+    return f"{header}.{payload}.{b64url(sig)}"
+
+
+class Client:
+    """One authenticated connection; collects everything the server pushes."""
+
+    def __init__(self, gw, user, tok=None, origin=None, local_addr=None):
+        self.gw, self.user, self.tok, self.origin, self.local_addr = gw, user, tok, origin, local_addr
+        self.msgs = {}  # room -> [ids in arrival order]
+        self.frames = []
+        self.acks = {}  # cmid -> id
+        self.errors = []
+        self.joined = set()
+        self.ws = None
+        self.reader = None
+        self.close_code = None
+
+    async def connect(self, wait_ready=True):
+        kw = {"max_size": 2**24, "open_timeout": 10}
+        if self.origin:
+            kw["origin"] = self.origin
+        if self.local_addr:
+            kw["local_addr"] = (self.local_addr, 0)
+        url = f"ws://{self.gw}/v1/ws"
+        self.ws = await websockets.connect(url, **kw)
+        await self.ws.send(json.dumps({"type": "auth", "token": self.tok} if self.tok
+                                      else {"type": "auth", "user": self.user}))
+        if wait_ready:
+            first = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+            if first.get("type") != "ready":
+                fail(f"{self.user}: expected ready, got {first}")
+        self.reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self):
+        try:
+            async for raw in self.ws:
+                f = json.loads(raw)
+                self.frames.append(f)
+                t = f.get("type")
+                if t == "msg":
+                    self.msgs.setdefault(f["room"], []).append(f["id"])
+                elif t == "ack":
+                    self.acks[f["cmid"]] = f["id"]
+                elif t == "error":
+                    self.errors.append(f)
+                elif t == "joined":
+                    self.joined.add(f["room"])
+        except websockets.ConnectionClosed as e:
+            self.close_code = e.code
+
+    async def join(self, room, since=None):
+        f = {"type": "join", "room": room}
+        if since:
+            f["since"] = since
+        await self.ws.send(json.dumps(f))
+        await until(lambda: room in self.joined, 10, f"{self.user} joined {room}")
+
+    async def send(self, room, text, cmid):
+        await self.ws.send(json.dumps({"type": "send", "room": room, "text": text, "cmid": cmid}))
+
+    async def close(self):
+        await self.ws.close()
+        if self.reader:
+            await asyncio.wait_for(self.reader, 10)
+
+
+async def until(cond, secs, what):
+    deadline = time.monotonic() + secs
+    while not cond():
+        if time.monotonic() > deadline:
+            fail(f"timed out after {secs}s waiting for: {what}")
+        await asyncio.sleep(0.05)
+
+
+def make_client(gw, user, **kw):
+    return Client(gw, user, tok=token(user) if SECRET else None, **kw)
+
+
+# ---- scenarios ------------------------------------------------------------------------
+
+
+async def broadcast(gws, room, nclients, per_client):
+    """Clients spread over the gateways, all in one room, each sending per_client messages:
+    everyone receives every message exactly once, in the same order; every send is acked."""
+    gws = gws.split(",")
+    clients = [make_client(gws[i % len(gws)], f"u{i}") for i in range(int(nclients))]
+    for c in clients:
+        await c.connect()
+        await c.join(room)
+    per_client = int(per_client)
+    for k in range(per_client):
+        for i, c in enumerate(clients):
+            await c.send(room, f"m{k} from u{i}", f"c{i}-{k}")
+        await asyncio.sleep(0.05)
+    total = per_client * len(clients)
+    await until(lambda: all(len(c.msgs.get(room, [])) >= total for c in clients), 60,
+                f"{total} messages at each of {len(clients)} clients")
+    await asyncio.sleep(0.5)  # anything extra (a duplicate) would arrive by now
+    orders = [c.msgs[room] for c in clients]
+    check(all(len(o) == total for o in orders), f"each client received exactly {total}")
+    check(all(len(set(o)) == total for o in orders), "no client received a message twice")
+    check(all(o == orders[0] for o in orders), "every client saw the same order")
+    acked = {mid for c in clients for mid in c.acks.values()}
+    check(sum(len(c.acks) for c in clients) == total and acked == set(orders[0]),
+          f"all {total} sends acked, and the acked ids are the delivered ones")
+    for c in clients:
+        await c.close()
+    print(json.dumps({"order": orders[0]}))
+
+
+async def expect_close(gw, code, what, frames=(), tok=None, user="x", origin=None,
+                       local_addr=None, auth=True):
+    kw = {"open_timeout": 10}
+    if origin:
+        kw["origin"] = origin
+    if local_addr:
+        kw["local_addr"] = (local_addr, 0)
+    ws = await websockets.connect(f"ws://{gw}/v1/ws", **kw)
+    try:
+        if auth:
+            await ws.send(json.dumps({"type": "auth", "token": tok} if tok else
+                                     {"type": "auth", "user": user}))
+        for f in frames:
+            if isinstance(f, tuple):  # raw (opcode, bytes)
+                await ws.write_frame(True, f[0], f[1])
+            else:
+                await ws.send(f)
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    except websockets.ConnectionClosed as e:
+        check(e.code == code, f"{what}: closed with {code} (got {e.code})")
+    except asyncio.TimeoutError:
+        fail(f"{what}: not closed")
+
+
+async def expect_error(c, code, what, frame):
+    n = len(c.errors)
+    await c.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+    await until(lambda: len(c.errors) > n, 10, f"error for {what}")
+    got = c.errors[n]["code"]
+    check(got == code, f"{what}: error {code} (got {got})")
+    return c.errors[n]
+
+
+async def raw_ws(gw, extra_headers="", rcvbuf=None, local_addr=None):
+    """A bare WebSocket handshake on a plain socket, for clients that misbehave."""
+    host, port = gw.split(":")
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if local_addr:
+        s.bind((local_addr, 0))
+    s.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET /v1/ws HTTP/1.1\r\nHost: {gw}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+               f"Sec-WebSocket-Version: 13\r\n{extra_headers}\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            fail("raw handshake: connection closed")
+        buf += chunk
+    if b" 101 " not in buf.split(b"\r\n")[0]:
+        fail(f"raw handshake refused: {buf[:80]!r}")
+    return s, buf.split(b"\r\n\r\n", 1)[1]
+
+
+def raw_send(s, payload, opcode=1):
+    mask = os.urandom(4)
+    data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    n = len(payload)
+    hdr = bytes([0x80 | opcode])
+    if n < 126:
+        hdr += bytes([0x80 | n])
+    elif n < 65536:
+        hdr += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        hdr += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    s.sendall(hdr + mask + data)
+
+
+def raw_frames(buf):
+    """Yields (opcode, payload) from server bytes; returns what is left."""
+    out = []
+    while len(buf) >= 2:
+        op, n = buf[0] & 0x0F, buf[1] & 0x7F
+        off = 2
+        if n == 126:
+            if len(buf) < 4:
+                break
+            n, off = struct.unpack("!H", buf[2:4])[0], 4
+        elif n == 127:
+            if len(buf) < 10:
+                break
+            n, off = struct.unpack("!Q", buf[2:10])[0], 10
+        if len(buf) < off + n:
+            break
+        out.append((op, buf[off:off + n]))
+        buf = buf[off + n:]
+    return out, buf
+
+
+async def bad_inputs(gw, gw_strict):
+    """`gw` runs with default limits; `gw_strict` with small ones (see the shell test)."""
+    # --- tokens
+    await expect_close(gw, 4401, "forged token", tok=token("alice", key=b"not-the-secret-0000"))
+    await expect_close(gw, 4401, "expired token", tok=token("alice", ttl=-120))
+    await expect_close(gw, 4401, "alg=none token", tok=token("alice", alg="none"))
+    await expect_close(gw, 4401, "HS512 token", tok=token("alice", alg="HS512"))
+    await expect_close(gw, 4401, "token without sub",
+                       tok=token("alice").replace(token("alice").split(".")[1],
+                                                  b64url(json.dumps({"exp": 9999999999}).encode())))
+    await expect_close(gw, 4401, "frame before auth", auth=False,
+                       frames=[json.dumps({"type": "join", "room": "r"})])
+    # --- frames
+    await expect_close(gw, 1009, "oversized frame (20 kB)",
+                       tok=token("alice"), frames=['{"type":"send","text":"' + "x" * 20000 + '"}'])
+    await expect_close(gw, 1007, "invalid UTF-8 in a text frame", tok=token("alice"),
+                       frames=[(1, b'{"type":"join","room":"\xff\xfe"}')])
+    c = await make_client(gw, "bob").connect()
+    await expect_error(c, "bad_request", "malformed JSON", '{"type":"join",')
+    await expect_error(c, "bad_request", "trailing data", '{"type":"join","room":"a"} x')
+    await expect_error(c, "unknown_type", "unknown frame type", {"type": "shout"})
+    await expect_error(c, "bad_request", "send without cmid", {"type": "send", "room": "a", "text": "t"})
+    await expect_error(c, "not_member", "send to a room not joined",
+                       {"type": "send", "room": "nowhere", "text": "t", "cmid": "c1"})
+    await c.join("lobby")
+    await expect_error(c, "too_large", "5000-byte text",
+                       {"type": "send", "room": "lobby", "text": "y" * 5000, "cmid": "c2"})
+    await expect_error(c, "bad_request", "control character in text",
+                       {"type": "send", "room": "lobby", "text": "a\u0001b", "cmid": "c3"})
+    await c.send("lobby", "still here", "c4")
+    await until(lambda: "c4" in c.acks, 10, "ack after the bad frames")
+    check("c4" in c.acks, "the connection works after every refused frame")
+    # --- a token limited to some rooms
+    r = Client(gw, "carol", tok=token("carol", rooms=["math-101"]))
+    await r.connect()
+    await r.join("math-101")
+    await expect_error(r, "not_member", "join of a room the token does not allow",
+                       {"type": "join", "room": "art"})
+    await r.close()
+    await c.close()
+
+    # --- small limits on gw_strict: rate.per.user=2 rate.burst=3 rooms.max=2
+    #     origins=http://school.example connections.per.ip=3 idle.timeout.ms=1500
+    s = await Client(gw_strict, "dave", tok=token("dave"), origin="http://school.example").connect()
+    await s.join("r1")
+    await s.join("r2")
+    await expect_error(s, "too_many_rooms", "a third room", {"type": "join", "room": "r3"})
+    for k in range(6):
+        await s.send("r1", f"burst {k}", f"b{k}")
+    await until(lambda: len(s.acks) + sum(e["code"] == "rate_limited" for e in s.errors) >= 6, 10,
+                "answers to a burst of 6")
+    limited = [e for e in s.errors if e["code"] == "rate_limited"]
+    check(len(s.acks) == 3 and len(limited) == 3, f"burst of 6 at burst 3: 3 acked, 3 rate_limited ({len(s.acks)}/{len(limited)})")
+    check(all(e.get("retry_after_ms", 0) > 0 and e.get("cmid") for e in limited),
+          "rate_limited carries retry_after_ms and the cmid")
+    await expect_close(gw_strict, 4403, "Origin not allowed", tok=token("eve"),
+                       origin="http://evil.example")
+    held = [await Client(gw_strict, f"p{i}", tok=token(f"p{i}"), origin="http://school.example",
+                         local_addr="127.0.0.3").connect() for i in range(3)]
+    await expect_close(gw_strict, 4429, "4th connection from 127.0.0.3", tok=token("p3"),
+                       origin="http://school.example", local_addr="127.0.0.3")
+    other = await Client(gw_strict, "q", tok=token("q"), origin="http://school.example",
+                         local_addr="127.0.0.4").connect()
+    check(other.ws.open, "another address still connects")
+    for h in held + [other]:
+        await h.close()
+    # idle: a raw client that never answers the ping is closed with 4408
+    sock, rest = await raw_ws(gw_strict, "Origin: http://school.example\r\n")
+    raw_send(sock, json.dumps({"type": "auth", "token": token("idle")}).encode())
+    sock.settimeout(8)
+    buf, code, saw_ping, t0 = rest, None, False, time.monotonic()
+    while code is None and time.monotonic() - t0 < 8:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        frames, buf = raw_frames(buf + chunk)
+        for op, payload in frames:
+            saw_ping |= op == 9
+            if op == 8:
+                code = struct.unpack("!H", payload[:2])[0]
+    check(saw_ping and code == 4408, f"silent client pinged, then closed with 4408 (got {code})")
+    sock.close()
+    await s.close()
+
+
+async def slow_reader(gw, room):
+    """A client that never reads is cut off; a reading client in the same room gets all."""
+    slow, _ = await raw_ws(gw, rcvbuf=4096)
+    raw_send(slow, json.dumps({"type": "auth", "token": token("slow")}).encode())
+    raw_send(slow, json.dumps({"type": "join", "room": room}).encode())
+    fast = await make_client(gw, "fast").connect()
+    await fast.join(room)
+    await asyncio.sleep(0.5)
+    senders = [await make_client(gw, f"s{i}").connect() for i in range(8)]
+    for s in senders:
+        await s.join(room)
+    text = "z" * 3500
+    n = 0
+    for k in range(16):  # rounds of 28 kB: a reading client drains each before the next
+        for i, s in enumerate(senders):
+            await s.send(room, text, f"s{i}-{k}")
+            n += 1
+        await asyncio.sleep(0.25)
+    await until(lambda: len(fast.msgs.get(room, [])) >= n, 60, f"{n} messages at the fast client")
+    check(len(fast.msgs[room]) == n and len(set(fast.msgs[room])) == n,
+          f"the reading client got all {n} (3.5 kB each), once")
+    slow.close()
+    for s in senders + [fast]:
+        await s.close()
+
+
+async def send_through_outage(gw, room, count, outfile):
+    """Sends `count` messages one by one; a send answered `unavailable` is retried with the
+    same cmid after retry_after_ms until acked. Writes the acked ids, one per line."""
+    c = await make_client(gw, "steady").connect()
+    await c.join(room)
+    unavailable = 0
+    for k in range(int(count)):
+        cmid = f"o{k}"
+        while cmid not in c.acks:
+            n = len(c.errors)
+            await c.send(room, f"message {k}", cmid)
+            deadline = time.monotonic() + 30
+            while cmid not in c.acks and len(c.errors) == n and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            if cmid in c.acks:
+                break
+            if len(c.errors) > n:
+                e = c.errors[n]
+                if e["code"] not in ("unavailable", "rate_limited"):
+                    fail(f"unexpected error {e}")
+                unavailable += e["code"] == "unavailable"
+                await asyncio.sleep(e.get("retry_after_ms", 500) / 1000)
+            else:
+                fail(f"no answer to {cmid} within 30 s")
+        await asyncio.sleep(0.02)
+    with open(outfile, "w") as fp:
+        for cmid in sorted(c.acks):
+            fp.write(c.acks[cmid] + "\n")
+    check(unavailable > 0, f"clients were told unavailable while Kafka was down ({unavailable} times)")
+    check(len(c.acks) == int(count), f"all {count} sends acked in the end")
+    await c.close()
+
+
+async def listen(gw, room, user, since, seconds, outfile):
+    """Joins (with `since` when given) and records the room's ids for `seconds`."""
+    c = await make_client(gw, user).connect()
+    await c.join(room, since if since != "-" else None)
+    await asyncio.sleep(float(seconds))
+    with open(outfile, "w") as fp:
+        fp.write("\n".join(c.msgs.get(room, [])) + "\n")
+    await c.close()
+
+
+async def send_n(gw, room, user, count, tag):
+    c = await make_client(gw, user).connect()
+    await c.join(room)
+    for k in range(int(count)):
+        await c.send(room, f"{tag} {k}", f"{tag}-{k}")
+        await asyncio.sleep(0.01)
+    await until(lambda: len(c.acks) >= int(count), 30, f"{count} acks")
+    await c.close()
+
+
+async def follow(gws, room, user, expect, outfile):
+    """Joins on the first gateway; whenever the connection drops, reconnects to the next
+    one and rejoins with `since` = the last id seen. Stops at `expect` messages (or 90 s)
+    and writes the ids in arrival order."""
+    gws = gws.split(",")
+    ids, k, reconnects = [], 0, 0
+    deadline = time.monotonic() + 90
+    while len(ids) < int(expect) and time.monotonic() < deadline:
+        c = make_client(gws[k % len(gws)], user)
+        try:
+            await c.connect()
+            await c.join(room, ids[-1] if ids else None)
+            while c.close_code is None and not c.reader.done() and len(ids) + len(c.msgs.get(room, [])) < int(expect) \
+                    and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        except (OSError, websockets.WebSocketException):
+            await asyncio.sleep(0.2)
+        ids += c.msgs.get(room, [])
+        c.msgs[room] = []
+        if len(ids) < int(expect):
+            k += 1
+            reconnects += 1
+    with open(outfile, "w") as fp:
+        fp.write("\n".join(ids) + "\n")
+    print(f"ok: follower saw {len(ids)} messages over {reconnects} reconnect(s)")
+
+
+async def send_paced(gw, room, user, count, rate, tag):
+    c = await make_client(gw, user).connect()
+    await c.join(room)
+    for k in range(int(count)):
+        await c.send(room, f"{tag} {k}", f"{tag}-{k}")
+        await asyncio.sleep(1 / float(rate))
+    await until(lambda: len(c.acks) >= int(count), 30, f"{count} acks")
+    check(not c.errors, f"{count} sends paced at {rate}/s, all acked, no errors")
+    await c.close()
+
+
+def main():
+    scenario, args = sys.argv[1], sys.argv[2:]
+    fn = {"broadcast": broadcast, "bad_inputs": bad_inputs, "slow_reader": slow_reader,
+          "send_through_outage": send_through_outage, "listen": listen,
+          "send_n": send_n, "follow": follow, "send_paced": send_paced}[scenario]
+    asyncio.run(asyncio.wait_for(fn(*args), 300))
+
+
+if __name__ == "__main__":
+    main()
