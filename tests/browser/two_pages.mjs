@@ -1,12 +1,16 @@
 // The web client in Debian's Chromium (playwright-core): two users in one room see each
 // other's messages, each once, in the same order; a reload catches up from history; a
-// message over the limit shows an error. Usage: node two_pages.mjs http://127.0.0.1:PORT
+// message over the limit shows an error. Every WebSocket frame either way is written to
+// FRAMES_FILE (when given) for check_frames.py to judge against schemas/protocol/.
+// Usage: node two_pages.mjs http://127.0.0.1:PORT [FRAMES_FILE]
+import { writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const base = process.argv[2];
 const room = `b${Date.now().toString(36)}`;
 const fail = (msg) => { console.log(`FAIL: ${msg}`); process.exit(1); };
 const ok = (msg) => console.log(`ok: ${msg}`);
+const frames = []; // {from: "client"|"server", data}, in the order the pages saw them
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -22,6 +26,10 @@ try {
     contexts[user].setDefaultTimeout(15000);
     const page = await contexts[user].newPage();
     page.on("pageerror", (e) => fail(`${user}: page error ${e}`));
+    page.on("websocket", (ws) => {
+      ws.on("framesent", (f) => frames.push({ from: "client", data: String(f.payload) }));
+      ws.on("framereceived", (f) => frames.push({ from: "server", data: String(f.payload) }));
+    });
     await page.goto(base);
     await page.fill("#user", user);
     await page.click("#connect");
@@ -91,4 +99,5 @@ try {
   ok(`an oversized message shows "${st}" and the page keeps working`);
 } finally {
   await browser.close();
+  if (process.argv[3]) writeFileSync(process.argv[3], frames.map((f) => JSON.stringify(f) + "\n").join(""));
 }
