@@ -1,12 +1,18 @@
 // The web client in Debian's Chromium (playwright-core): two users in one room see each
 // other's messages, each once, in the same order; a reload catches up from history; a
-// message over the limit shows an error. Usage: node two_pages.mjs http://127.0.0.1:PORT
+// message over the limit shows an error. Every WebSocket frame either way is written to
+// FRAMES_FILE (when given) for check_frames.py to judge against schemas/protocol/, and so
+// is every history page the pages fetched.
+// Usage: node two_pages.mjs http://127.0.0.1:PORT [FRAMES_FILE]
+import { writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const base = process.argv[2];
 const room = `b${Date.now().toString(36)}`;
 const fail = (msg) => { console.log(`FAIL: ${msg}`); process.exit(1); };
 const ok = (msg) => console.log(`ok: ${msg}`);
+const frames = []; // {from: "client"|"server"|"history", data}, in the order the pages saw them
+const bodies = []; // promises of history pages (GET /v1/rooms/{room}/messages) as frames entries
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -22,6 +28,14 @@ try {
     contexts[user].setDefaultTimeout(15000);
     const page = await contexts[user].newPage();
     page.on("pageerror", (e) => fail(`${user}: page error ${e}`));
+    page.on("websocket", (ws) => {
+      ws.on("framesent", (f) => frames.push({ from: "client", data: String(f.payload) }));
+      ws.on("framereceived", (f) => frames.push({ from: "server", data: String(f.payload) }));
+    });
+    page.on("response", (r) => {
+      if (r.request().method() === "GET" && /\/v1\/rooms\/[^/]+\/messages/.test(new URL(r.url()).pathname) && r.ok())
+        bodies.push(r.text().then((data) => frames.push({ from: "history", data }), () => {}));
+    });
     await page.goto(base);
     await page.fill("#user", user);
     await page.click("#connect");
@@ -91,4 +105,6 @@ try {
   ok(`an oversized message shows "${st}" and the page keeps working`);
 } finally {
   await browser.close();
+  await Promise.all(bodies);
+  if (process.argv[3]) writeFileSync(process.argv[3], frames.map((f) => JSON.stringify(f) + "\n").join(""));
 }

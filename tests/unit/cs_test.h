@@ -8,6 +8,7 @@
 #define CS_TEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int cs_test_failures;
@@ -54,6 +55,31 @@ static int cs_test_checks;
             cs_test_failures++;                                                                    \
         }                                                                                          \
     } while (0)
+
+/* The whole of tests/vectors/<name> (the directory from $CS_VECTORS, which ctest sets),
+ * NUL-terminated, or NULL; the caller frees it. For the vector files shared with the
+ * JSON Schemas (tests/vectors/check_schema.py). */
+static inline char *cs_test_read_vectors(const char *name)
+{
+    const char *dir = getenv("CS_VECTORS");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/vectors", name);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    char *all = NULL;
+    long size = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    if (size >= 0 && fseek(fp, 0, SEEK_SET) == 0 && (all = malloc((size_t)size + 1)) != NULL) {
+        if (fread(all, 1, (size_t)size, fp) == (size_t)size) {
+            all[size] = '\0';
+        } else {
+            free(all);
+            all = NULL;
+        }
+    }
+    fclose(fp);
+    return all;
+}
 
 #define RUN(test)                                                                                  \
     do {                                                                                           \

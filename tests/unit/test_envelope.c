@@ -8,20 +8,6 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 
-static char *read_all(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    cs_buf_t b = CS_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-        cs_buf_append(&b, chunk, n);
-    fclose(fp);
-    return cs_buf_steal(&b, NULL);
-}
-
 static size_t unhex(const char *hex, char *out)
 {
     size_t n = 0;
@@ -35,10 +21,7 @@ static size_t unhex(const char *hex, char *out)
 
 static void test_vectors(void)
 {
-    const char *dir = getenv("CS_VECTORS");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/envelope.jsonl", dir ? dir : "tests/vectors");
-    char *all = read_all(path);
+    char *all = cs_test_read_vectors("envelope.jsonl");
     CHECK(all != NULL);
     if (!all)
         return;

@@ -1,7 +1,11 @@
-/* The gateway's client-frame parser: each frame type, each refusal and its class. */
+/* The gateway's client-frame parser: each frame type, each refusal and its class, and the
+ * client vectors of tests/vectors/protocol.jsonl, which check_schema.py also judges by
+ * schemas/protocol/client-frames.schema.json: parser and schema cannot drift apart. */
 #include "cs_test.h"
 #include "gw_frame.h"
 
+#include <json-c/json.h>
+#include <stdlib.h>
 #include <string.h>
 
 static gw_cf_status_t parse(const char *s, gw_client_frame_t *f, char *why)
@@ -79,9 +83,65 @@ static void test_refused(void)
     CHECK_CONTAINS(why, "4097");
 }
 
+/* The error code the gateway answers for each parse status (PROTOCOL.md). */
+static const char *code_of(gw_cf_status_t st)
+{
+    switch (st) {
+    case GW_CF_OK: return NULL;
+    case GW_CF_BAD_REQUEST: return "bad_request";
+    case GW_CF_UNKNOWN_TYPE: return "unknown_type";
+    case GW_CF_TOO_LARGE: return "too_large";
+    }
+    return "?";
+}
+
+static void test_shared_vectors(void)
+{
+    char *all = cs_test_read_vectors("protocol.jsonl");
+    CHECK(all != NULL);
+    if (!all)
+        return;
+    int count = 0;
+    for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
+        struct json_object *v = json_tokener_parse(line), *o;
+        CHECK(v != NULL);
+        if (!v)
+            continue;
+        const char *schema = json_object_object_get_ex(v, "schema", &o) ? json_object_get_string(o) : "";
+        if (strcmp(schema, "client") != 0) {
+            json_object_put(v);
+            continue;
+        }
+        const char *expect = json_object_object_get_ex(v, "expect", &o) ? json_object_get_string(o) : "";
+        const char *error = json_object_object_get_ex(v, "error", &o) && o ? json_object_get_string(o) : NULL;
+        const char *note = json_object_object_get_ex(v, "note", &o) ? json_object_get_string(o) : "";
+        json_object_object_get_ex(v, "input", &o);
+        size_t len = (size_t)json_object_get_string_len(o);
+        size_t arena_size = gw_frame_arena_size(len);
+        char *arena = malloc(arena_size);
+        char why[256] = "";
+        gw_client_frame_t f;
+        gw_cf_status_t st = gw_frame_parse(json_object_get_string(o), len, 4096, &f, arena,
+                                           arena_size, why, sizeof(why));
+        const char *got = code_of(st);
+        bool ok = strcmp(expect, "valid") == 0 ? st == GW_CF_OK
+                                               : got && error && strcmp(got, error) == 0;
+        if (!ok)
+            fprintf(stderr, "  vector '%s': got %s (%s), expected %s %s\n", note,
+                    got ? got : "ok", why, expect, error ? error : "");
+        CHECK(ok);
+        free(arena);
+        json_object_put(v);
+        count++;
+    }
+    CHECK(count >= 40);
+    free(all);
+}
+
 int main(void)
 {
     RUN(test_valid);
     RUN(test_refused);
+    RUN(test_shared_vectors);
     CS_TEST_DONE();
 }

@@ -12,26 +12,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-static char *read_all(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    cs_buf_t b = CS_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-        cs_buf_append(&b, chunk, n);
-    fclose(fp);
-    return cs_buf_steal(&b, NULL);
-}
-
 static void test_shared_vectors(void)
 {
-    const char *dir = getenv("CS_VECTORS");
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/vectors.jsonl", dir ? dir : "tests/vectors");
-    char *all = read_all(path);
+    char *all = cs_test_read_vectors("vectors.jsonl");
     CHECK(all != NULL);
     if (!all)
         return;
