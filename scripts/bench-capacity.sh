@@ -111,15 +111,15 @@ else
   start qdrant-double 0 python3 "$REPO/tests/doubles/qdrant_double.py" --port "$qport"
   wait_http "http://127.0.0.1:$qport/_double/stats" "the Qdrant double"
   SP=$BUILD/stream-processors
-  next_port; p=$PORT; start fanout "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn
+  next_port; p=$PORT; start fanout "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn -X batch.linger.ms=5
   next_port; p=$PORT; start persist "$p" "$SP/chatstream-persist" -X admin.port="$p" -X log.level=warn
   next_port; p=$PORT; start embed "$p" "$SP/chatstream-embed" -X admin.port="$p" -X log.level=warn -X embed.provider=hash
   next_port; p=$PORT; start index "$p" "$SP/chatstream-index" -X admin.port="$p" -X log.level=warn -X qdrant.urls="http://127.0.0.1:$qport"
   for name in fanout persist embed index; do wait_http "http://127.0.0.1:${APORT[$name]}/readyz" "$name"; done
   for i in $(seq 1 "$GATEWAYS"); do
     next_port; port=$PORT
-    # a gateway holds one descriptor per user: give it room (root may raise the hard limit)
-    start "gateway-$i" "$port" prlimit --nofile=1048576 "$BUILD/ingest/chatstream-gateway" \
+    # a gateway holds one descriptor per user: it raises its own soft limit to the hard one
+    start "gateway-$i" "$port" "$BUILD/ingest/chatstream-gateway" \
       -X listen.port="$port" -X log.level=warn "${GATEWAY_OPTS[@]}"
     GW_ADDRS+=("127.0.0.1:$port")
   done

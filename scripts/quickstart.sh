@@ -77,9 +77,9 @@ SCHOOL_SECONDS=${SCHOOL_SECONDS:-20}
 if [[ -x build/ingest/chatstream-gateway && $SCHOOL_USERS -gt 0 ]]; then
   say "school: $SCHOOL_USERS users on WebSockets, rooms of 30, 1 msg/s each, ${SCHOOL_SECONDS}s"
   export CHATSTREAM_AUTH_SECRET=${CHATSTREAM_AUTH_SECRET:-quickstart-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
-  build/stream-processors/chatstream-fanout -X admin.port=9102 >"$LOGS/fanout.log" 2>&1 &
+  build/stream-processors/chatstream-fanout -X admin.port=9102 -X batch.linger.ms=5 >"$LOGS/fanout.log" 2>&1 &
   PIDS+=($!)
-  prlimit --nofile=65536 build/ingest/chatstream-gateway -X listen.port=8080 \
+  build/ingest/chatstream-gateway -X listen.port=8080 \
     >"$LOGS/gateway.log" 2>&1 &
   PIDS+=($!)
   echo "chatstream-gateway  pid $!  ws://127.0.0.1:8080/v1/ws  http://127.0.0.1:8080/  log $LOGS/gateway.log"
