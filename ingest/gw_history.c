@@ -77,8 +77,16 @@ static void gw_history_answer(struct gw_history *h, PGconn **conn, gw_query_t *q
     snprintf(ev->room, sizeof(ev->room), "%s", q->room);
     snprintf(ev->id, sizeof(ev->id), "%s", q->since);
     char errstr[256] = "";
-    if (!*conn)
+    if (!*conn) {
         *conn = cs_pg_connect(gw->conf->pg_dsn, 3, 5000, errstr, sizeof(errstr));
+        /* the schema may not exist yet (persist creates it with its first batch): the
+         * migrations are idempotent and serialised by an advisory lock, so apply them */
+        int applied;
+        if (*conn && cs_pg_migrate(*conn, &applied, errstr, sizeof(errstr)) != CS_ERR_OK) {
+            PQfinish(*conn);
+            *conn = NULL;
+        }
+    }
     PGresult *res = NULL;
     if (*conn) {
         char limit[16];
