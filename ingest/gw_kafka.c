@@ -85,14 +85,19 @@ cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const char *room,
     memcpy(p->id, env->id, sizeof(p->id));
     p->ts = env->ts;
     cs_envelope_encode(env, &value);
-    rd_kafka_resp_err_t err =
-        value.oom ? RD_KAFKA_RESP_ERR__FAIL
-                  : rd_kafka_producev(gw->producer, RD_KAFKA_V_RKT(gw->producer_topic),
-                                      RD_KAFKA_V_KEY(env->user, env->user_len),
-                                      RD_KAFKA_V_VALUE(value.data, value.len),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+    size_t len = 0;
+    char *data = value.oom ? NULL : cs_buf_steal(&value, &len);
     cs_buf_free(&value);
+    /* librdkafka takes the buffer (F_FREE) instead of copying it; on refusal it stays ours */
+    rd_kafka_resp_err_t err =
+        !data ? RD_KAFKA_RESP_ERR__FAIL
+              : rd_kafka_producev(gw->producer, RD_KAFKA_V_RKT(gw->producer_topic),
+                                  RD_KAFKA_V_KEY(env->user, env->user_len),
+                                  RD_KAFKA_V_VALUE(data, len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                  RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+    if (err)
+        free(data);
     if (err) {
         free(p);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -135,9 +140,14 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
         return;
     }
     /* one copy per loop: lws writes frame headers in front of the payload */
-    for (int i = 0; i < gw->nloops; i++) {
+    gw_frame_t *first = gw_frame_msg(&env);
+    for (int i = 0; first && i < gw->nloops; i++) {
         gw_event_t *ev = calloc(1, sizeof(*ev));
-        if (!ev || !(ev->frame = gw_frame_msg(&env))) {
+        if (!ev)
+            continue;
+        ev->frame = i == 0 ? gw_frame_ref(first)
+                           : gw_frame_new((const char *)first->buf + LWS_PRE, first->len, env.id);
+        if (!ev->frame) {
             free(ev);
             continue;
         }
@@ -145,6 +155,7 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
         snprintf(ev->room, sizeof(ev->room), "%s", env.room);
         gw_loop_post(gw->loops[i], ev);
     }
+    gw_frame_unref(first);
 }
 
 static void *gw_kafka_main(void *arg)

@@ -257,40 +257,20 @@ static void *cs_pg_lane_main(void *arg)
 
 /* ---- COPY text ------------------------------------------------------------------------ */
 
-/* COPY text format: backslash, tab, newline and carriage return must be escaped. */
-static void cs_copy_field(cs_buf_t *out, const char *s, size_t len)
-{
-    if (!cs_buf_reserve(out, len * 2 + 1))
-        return;
-    char *p = out->data + out->len;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        switch (c) {
-        case '\\': *p++ = '\\'; *p++ = '\\'; break;
-        case '\t': *p++ = '\\'; *p++ = 't'; break;
-        case '\n': *p++ = '\\'; *p++ = 'n'; break;
-        case '\r': *p++ = '\\'; *p++ = 'r'; break;
-        default: *p++ = c;
-        }
-    }
-    out->len = (size_t)(p - out->data);
-    out->data[out->len] = '\0';
-}
-
 static void cs_copy_row(cs_buf_t *out, const cs_envelope_t *m)
 {
     cs_buf_append(out, m->id, CS_UUID_STR_LEN);
     cs_buf_putc(out, '\t');
-    cs_copy_field(out, m->room, m->room_len);
+    cs_pg_copy_text(out, m->room, m->room_len);
     cs_buf_putc(out, '\t');
-    cs_copy_field(out, m->user, m->user_len);
+    cs_pg_copy_text(out, m->user, m->user_len);
     cs_buf_putc(out, '\t');
     if (m->cmid)
-        cs_copy_field(out, m->cmid, m->cmid_len);
+        cs_pg_copy_text(out, m->cmid, m->cmid_len);
     else
         cs_buf_append(out, "\\N", 2);
     cs_buf_putc(out, '\t');
-    cs_copy_field(out, m->text, m->text_len);
+    cs_pg_copy_text(out, m->text, m->text_len);
     cs_buf_printf(out, "\t%lld\n", (long long)m->ts);
 }
 
