@@ -64,6 +64,9 @@ typedef struct gw_conf {
     int64_t retry_after_ms;
     int64_t history_limit;
     int64_t recent_per_room;
+    char *fanout_remote;     /* comma-separated mirrored fan-out topics of other regions */
+    int64_t dedupe_ids;      /* message ids remembered to drop repeats; 0 = off */
+    int64_t shutdown_grace_ms;
     char *pg_dsn;
     int64_t pg_connections;
     char *web_root;
@@ -93,6 +96,7 @@ typedef enum {
     GW_EV_MSG,      /* a message from chat.fanout */
     GW_EV_HISTORY,  /* rows for a join-with-since or a GET history */
     GW_EV_ADOPT,    /* a connection accepted by the acceptor thread */
+    GW_EV_SHUTDOWN, /* SIGTERM: close every WebSocket with 1001 once its queue is sent */
 } gw_ev_kind_t;
 
 typedef struct gw_event {
@@ -128,6 +132,9 @@ typedef struct gw_metrics {
     cs_counter_t *unavailable;
     cs_counter_t *slow_readers;
     cs_counter_t *auth_failures;
+    cs_counter_t *fanout_local;    /* records read from this region's chat.fanout */
+    cs_counter_t *fanout_remote;   /* records read from other regions' mirrored topics */
+    cs_counter_t *fanout_repeats;  /* records dropped: their id was delivered already */
     cs_histogram_t *ack_seconds;
     cs_counter_t *rejected[16];    /* by gw_reject_t */
     cs_counter_t *closed[16];      /* by gw_close_t */
@@ -180,6 +187,8 @@ struct gw {
     cs_kafka_ctx_t consumer_kctx;
     atomic_bool fanout_assigned;
     pthread_t kafka_thread;
+    struct cs_dedupe *fanout_seen; /* ids already pushed (Kafka thread only); NULL = off */
+    int64_t fanout_seq;
     /* history (gw_history.c) */
     struct gw_history *history;
     /* limits shared by all loops (gw_limits.c) */
@@ -188,6 +197,7 @@ struct gw {
     gw_loop_t *loops[GW_MAX_LOOPS];
     int nloops;
     atomic_bool stop;
+    atomic_bool draining; /* SIGTERM: no new connections or sends, closing the rest */
     atomic_uint_fast64_t next_session;
     /* the acceptor (gw_loop.c) */
     int listen_fd;
@@ -203,6 +213,8 @@ bool gw_ready(gw_t *gw, char *reason, size_t reason_size);
 /* ---- Kafka (gw_kafka.c) ---------------------------------------------------------------- */
 bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size);
 void gw_kafka_stop(gw_t *gw);
+/* Waits (at most timeout_ms) until every produced message has its delivery report. */
+void gw_kafka_drain(gw_t *gw, int64_t timeout_ms);
 /* Makes the envelope of a client's message (a fresh UUIDv7 id, the server's time) and
  * produces it for the session; the ack comes back as GW_EV_ACK on `loop`.
  * CS_ERR_UNAVAILABLE when the queue is full or no broker is up (nothing was queued). */

@@ -50,6 +50,15 @@ const cs_conf_def_t gw_conf_defs[] = {
           "Most messages one catch-up or one history page returns."),
     R_INT(recent_per_room, "recent.per.room", "256", 0, 100000,
           "Recent pushes kept per room for catch-up of what PostgreSQL does not have yet."),
+    R_STR(fanout_remote, "fanout.remote.topics", "", 4096,
+          "Other regions' fan-out topics mirrored into this cluster (comma-separated full "
+          "names, e.g. b.chat.fanout with MirrorMaker 2's default policy): their messages are "
+          "delivered too."),
+    R_INT(dedupe_ids, "fanout.dedupe.ids", "100000", 0, 10000000,
+          "Message ids remembered so a record seen again (MirrorMaker repeats what it copied "
+          "but had not committed when cut) is not pushed twice. 0: off."),
+    R_INT(shutdown_grace_ms, "shutdown.grace.ms", "3000", 0, 60000,
+          "On SIGTERM: time for pending acks and the 1001 closes to reach clients."),
     R_STR(pg_dsn, "pg.dsn", "host=127.0.0.1 port=5432 dbname=chatstream", 4096,
           "PostgreSQL (libpq connection string) for history."),
     R_INT(pg_connections, "pg.connections", "2", 1, 8, "History worker connections."),

@@ -10,10 +10,12 @@
  */
 #include "gw_session.h"
 
+#include "cs_dedupe.h"
 #include "cs_log.h"
 #include "cs_time.h"
 #include "cs_uuid.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,8 @@ cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const char *room,
                        const char *user, const char *cmid, size_t cmid_len, const char *text,
                        size_t text_len)
 {
+    if (atomic_load(&gw->draining))
+        return CS_ERR_UNAVAILABLE; /* shutting down: the client retries on another gateway */
     cs_envelope_t envelope;
     const cs_envelope_t *env = &envelope;
     memset(&envelope, 0, sizeof(envelope));
@@ -130,13 +134,23 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
     static _Thread_local char arena[CS_ENVELOPE_MAX_BYTES * 2 + 256];
     cs_envelope_t env;
     char why[200];
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    cs_counter_inc(strcmp(topic, gw->topic_fanout) == 0 ? gw->m.fanout_local
+                                                         : gw->m.fanout_remote);
     if (m->len > CS_ENVELOPE_MAX_BYTES ||
         cs_envelope_decode(m->payload ? m->payload : "", m->len, &env, arena, sizeof(arena), why,
                            sizeof(why)) != CS_ERR_OK) {
-        cs_log(CS_LOG_WARN, "kafka", "skipping a bad record in %s [%d] @%lld: %s",
-               gw->topic_fanout, m->partition, (long long)m->offset,
+        cs_log(CS_LOG_WARN, "kafka", "skipping a bad record in %s [%d] @%lld: %s", topic,
+               m->partition, (long long)m->offset,
                m->len > CS_ENVELOPE_MAX_BYTES ? "too large" : why);
         cs_counter_inc(gw->m.rejected[GW_REJ_BAD_REQUEST]);
+        return;
+    }
+    /* Ids are assigned once, upstream: an id seen again is a copy (MirrorMaker re-copies
+     * what it had not committed when the link was cut), never a new message. */
+    if (gw->fanout_seen && cs_dedupe_observe(gw->fanout_seen, "", 0, env.id, strlen(env.id),
+                                             env.ts, ++gw->fanout_seq)) {
+        cs_counter_inc(gw->m.fanout_repeats);
         return;
     }
     /* one copy per loop: lws writes frame headers in front of the payload */
@@ -168,7 +182,9 @@ static void *gw_kafka_main(void *arg)
         if (!m->err)
             gw_fanout_record(gw, m);
         else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            cs_log(CS_LOG_WARN, "kafka", "%s: %s", gw->topic_fanout, rd_kafka_message_errstr(m));
+            cs_log(CS_LOG_WARN, "kafka", "%s: %s",
+                   m->rkt ? rd_kafka_topic_name(m->rkt) : gw->topic_fanout,
+                   rd_kafka_message_errstr(m));
         rd_kafka_message_destroy(m);
     }
     return NULL;
@@ -242,8 +258,42 @@ bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size)
         return false;
     }
     rd_kafka_poll_set_consumer(gw->consumer);
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    if (gw->conf->dedupe_ids > 0) {
+        uint8_t key[16];
+        cs_dedupe_new_key(key);
+        /* by count only: a day's window never evicts by age before the count does */
+        gw->fanout_seen = cs_dedupe_new(gw->conf->dedupe_ids, 86400000, key);
+        if (!gw->fanout_seen) {
+            snprintf(errstr, errstr_size, "out of memory for fanout.dedupe.ids");
+            return false;
+        }
+    }
+    /* this region's fan-out, and the other regions' mirrored into this cluster (a topic
+     * that does not exist yet is picked up when MirrorMaker creates it) */
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(4);
     rd_kafka_topic_partition_list_add(topics, gw->topic_fanout, RD_KAFKA_PARTITION_UA);
+    for (const char *p = gw->conf->fanout_remote; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        char name[256];
+        if (n > 0) {
+            /* Kafka's own rule: 1..249 of [A-Za-z0-9._-] */
+            bool ok = n <= 249;
+            for (size_t i = 0; ok && i < n; i++)
+                ok = isalnum((unsigned char)p[i]) || p[i] == '.' || p[i] == '_' || p[i] == '-';
+            if (!ok) {
+                snprintf(errstr, errstr_size, "fanout.remote.topics: '%.*s' is not a Kafka topic "
+                         "name (1-249 of letters, digits, '.', '_', '-')", (int)(n > 80 ? 80 : n), p);
+                rd_kafka_topic_partition_list_destroy(topics);
+                return false;
+            }
+            memcpy(name, p, n);
+            name[n] = '\0';
+            rd_kafka_topic_partition_list_add(topics, name, RD_KAFKA_PARTITION_UA);
+            cs_log(CS_LOG_INFO, "kafka", "also delivering the mirrored %s", name);
+        }
+        p = end ? end + 1 : p + n;
+    }
     rd_kafka_resp_err_t err = rd_kafka_subscribe(gw->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (err) {
@@ -257,6 +307,14 @@ bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size)
         return false;
     }
     return true;
+}
+
+void gw_kafka_drain(gw_t *gw, int64_t timeout_ms)
+{
+    /* outq_len counts queued, in-flight and not-yet-served delivery reports */
+    int64_t deadline = cs_mono_ms() + timeout_ms;
+    while (gw->producer && rd_kafka_outq_len(gw->producer) > 0 && cs_mono_ms() < deadline)
+        usleep(10 * 1000);
 }
 
 /* After the loops have stopped: waits (bounded) for the last reports, closes both. */
@@ -276,6 +334,8 @@ void gw_kafka_stop(gw_t *gw)
         rd_kafka_destroy(gw->producer);
         gw->producer = NULL;
     }
+    cs_dedupe_destroy(gw->fanout_seen);
+    gw->fanout_seen = NULL;
     cs_kafka_ctx_clear(&gw->producer_kctx);
     cs_kafka_ctx_clear(&gw->consumer_kctx);
 }

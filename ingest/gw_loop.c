@@ -428,7 +428,7 @@ static void *gw_acceptor_main(void *arg)
 {
     gw_t *gw = arg;
     unsigned next = 0;
-    while (!atomic_load(&gw->stop)) {
+    while (!atomic_load(&gw->stop) && !atomic_load(&gw->draining)) {
         struct pollfd pfd = {.fd = gw->listen_fd, .events = POLLIN};
         if (poll(&pfd, 1, 200) <= 0)
             continue;

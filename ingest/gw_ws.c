@@ -140,7 +140,10 @@ static void gw_pause(gw_session_t *s, bool pause)
 static void gw_arm_timer(gw_session_t *s)
 {
     const gw_conf_t *c = s->loop->gw->conf;
-    int64_t ms = s->authed ? c->idle_timeout_ms / 2 : c->auth_timeout_ms;
+    /* a quarter of the idle timeout: the ping goes out between 1/2 and 3/4 of it, leaving
+     * the pong at least a quarter to come back (ticking at 1/2 raced the ping threshold:
+     * a tick 1 ms early skipped the ping and the next one closed a live client) */
+    int64_t ms = s->authed ? c->idle_timeout_ms / 4 : c->auth_timeout_ms;
     if (ms > GW_HOUSEKEEPING_MS)
         ms = GW_HOUSEKEEPING_MS;
     if (ms < 50)
@@ -488,10 +491,30 @@ static void gw_on_push(gw_loop_t *loop, gw_event_t *ev)
     cs_counter_add(loop->gw->m.delivered, n);
 }
 
+/* SIGTERM: every WebSocket is told 1001 (going away: reconnect elsewhere) after what is
+ * queued to it, the acks of its last sends included, has been written. */
+static void gw_on_shutdown(gw_loop_t *loop)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < sizeof(loop->sessions) / sizeof(loop->sessions[0]); b++)
+        for (gw_session_t *s = loop->sessions[b]; s; s = s->hnext)
+            if (!s->http && !s->closing) {
+                gw_session_close(s, GW_CLOSE_SHUTDOWN);
+                n++;
+            }
+    if (n)
+        cs_log(CS_LOG_INFO, "shutdown", "loop %d: closing %zu connection(s) with 1001",
+               loop->index, n);
+}
+
 void gw_ws_on_event(gw_loop_t *loop, gw_event_t *ev)
 {
     if (ev->kind == GW_EV_MSG) {
         gw_on_push(loop, ev);
+        return;
+    }
+    if (ev->kind == GW_EV_SHUTDOWN) {
+        gw_on_shutdown(loop);
         return;
     }
     gw_session_t *s = gw_session_find(loop, ev->session);
@@ -584,7 +607,7 @@ void gw_ws_closed(gw_session_t *s)
 
 static int gw_writeable(gw_session_t *s)
 {
-    if (s->closing) {
+    if (s->closing && !(s->close_why == GW_CLOSE_SHUTDOWN && s->outq)) {
         const char *why = gw_close_name(s->close_why);
         lws_close_reason(s->wsi, (enum lws_close_status)gw_close_code(s->close_why),
                          (unsigned char *)why, strlen(why));
@@ -599,8 +622,11 @@ static int gw_writeable(gw_session_t *s)
             s->outq_tail = NULL;
         int rc;
         if (q->ping) {
-            unsigned char buf[LWS_PRE + 1];
-            rc = lws_write(s->wsi, buf + LWS_PRE, 0, LWS_WRITE_PING);
+            /* with a payload: lws 4.1.6 drops an empty PONG without calling us back, so
+             * a client answering an empty ping would still be closed as idle */
+            unsigned char buf[LWS_PRE + 4] = {0};
+            memcpy(buf + LWS_PRE, "ping", 4);
+            rc = lws_write(s->wsi, buf + LWS_PRE, 4, LWS_WRITE_PING);
         } else {
             s->outq_bytes -= q->frame->len;
             rc = lws_write(s->wsi, q->frame->buf + LWS_PRE, q->frame->len, LWS_WRITE_TEXT);
@@ -610,7 +636,7 @@ static int gw_writeable(gw_session_t *s)
         if (rc < 0)
             return -1;
     }
-    if (s->outq)
+    if (s->outq || s->closing)
         lws_callback_on_writable(s->wsi);
     return 0;
 }

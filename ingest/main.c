@@ -24,6 +24,10 @@ static void gw_on_signal(int sig)
 
 bool gw_ready(gw_t *gw, char *reason, size_t reason_size)
 {
+    if (atomic_load(&gw->draining)) {
+        snprintf(reason, reason_size, "shutting down\n");
+        return false;
+    }
     if (!atomic_load(&gw->consumer_kctx.broker_up)) {
         snprintf(reason, reason_size, "no Kafka broker reachable\n");
         return false;
@@ -55,6 +59,17 @@ static void gw_metrics_init(gw_t *gw)
                                             "Clients disconnected for not reading.");
     gw->m.auth_failures = cs_metrics_counter(m, "chatstream_gateway_auth_failures_total", NULL,
                                              "Tokens refused.");
+    gw->m.fanout_local = cs_metrics_counter(m, "chatstream_gateway_fanout_records_total",
+                                            "source=\"local\"",
+                                            "Fan-out records read, from this region's topic or "
+                                            "from other regions' mirrored topics.");
+    gw->m.fanout_remote = cs_metrics_counter(m, "chatstream_gateway_fanout_records_total",
+                                             "source=\"remote\"",
+                                             "Fan-out records read, from this region's topic or "
+                                             "from other regions' mirrored topics.");
+    gw->m.fanout_repeats = cs_metrics_counter(m, "chatstream_gateway_fanout_repeats_total", NULL,
+                                              "Fan-out records dropped because their message "
+                                              "id was pushed already (mirror repeats).");
     gw->m.ack_seconds = cs_metrics_histogram(m, "chatstream_gateway_ack_seconds", NULL,
                                              "Send accepted → durable in Kafka (the ack).",
                                              cs_metrics_latency_buckets,
@@ -70,6 +85,30 @@ static void gw_metrics_init(gw_t *gw)
         gw->m.closed[c] = cs_metrics_counter(m, "chatstream_gateway_closed_total", l,
                                              "Connections closed by the server, by reason.");
     }
+}
+
+/* SIGTERM: stop accepting (connections and sends), let the last sends' acks out, then
+ * close every WebSocket with 1001 so clients reconnect elsewhere at once — all within
+ * grace_ms, which the deployment's terminationGracePeriodSeconds must exceed. */
+static void gw_drain(gw_t *gw, int64_t grace_ms)
+{
+    int64_t deadline = cs_mono_ms() + grace_ms;
+    atomic_store(&gw->draining, true);
+    gw_acceptor_stop(gw);
+    gw_kafka_drain(gw, grace_ms / 2);
+    for (int i = 0; i < gw->nloops; i++) {
+        gw_event_t *ev = calloc(1, sizeof(*ev));
+        if (ev) {
+            ev->kind = GW_EV_SHUTDOWN;
+            gw_loop_post(gw->loops[i], ev);
+        }
+    }
+    while (cs_gauge_value(gw->m.connections) > 0 && cs_mono_ms() < deadline)
+        usleep(20 * 1000);
+    double left = cs_gauge_value(gw->m.connections);
+    if (left > 0)
+        cs_log(CS_LOG_WARN, "shutdown", "%.0f connection(s) still open after %lld ms; dropping "
+               "them", left, (long long)grace_ms);
 }
 
 static bool gw_load_secret(gw_t *gw, char *errstr, size_t errstr_size)
@@ -186,6 +225,7 @@ int main(int argc, char **argv)
     while (!gw_signal)
         usleep(100 * 1000);
     cs_log(CS_LOG_INFO, "shutdown", "signal %d: closing connections", (int)gw_signal);
+    gw_drain(gw, conf.shutdown_grace_ms);
     status = 0;
     goto out;
 fail:

@@ -38,9 +38,16 @@ function showMessage(m) {
   when.dateTime = new Date(m.ts).toISOString();
   when.textContent = new Date(m.ts).toLocaleTimeString();
   li.append(who, text, when);
-  $("messages").append(li);
-  $("messages").scrollTop = $("messages").scrollHeight;
-  if (m.room === state.room) localStorage.setItem(lastKey(m.room), m.id);
+  // Placed by id (time-ordered), as history is: another region's message can arrive after
+  // newer local ones. Unacked sends (no id yet) stay at the bottom.
+  const list = $("messages");
+  let before = null;
+  for (let el = list.lastElementChild; el && (!el.dataset.id || el.dataset.id > m.id);
+       el = el.previousElementSibling) before = el;
+  list.insertBefore(li, before);
+  list.scrollTop = list.scrollHeight;
+  const last = localStorage.getItem(lastKey(m.room));
+  if (m.room === state.room && (!last || m.id > last)) localStorage.setItem(lastKey(m.room), m.id);
 }
 
 async function loadHistory(room) {

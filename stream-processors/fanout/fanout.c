@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 typedef struct cs_fanout_conf {
@@ -122,10 +121,7 @@ static void *cs_fanout_init(const cs_proc_ctx_t *ctx, void *vconf, char *errstr,
     f->ctx = ctx;
     f->producer = ctx->producer;
     cs_proc_topic(ctx, f->conf.output_topic, f->topic, sizeof(f->topic));
-    if (getrandom(f->key, sizeof(f->key), 0) != (ssize_t)sizeof(f->key)) {
-        for (size_t i = 0; i < sizeof(f->key); i++)
-            f->key[i] = (uint8_t)(cs_mono_us() >> (i % 8) * 8); /* never expected */
-    }
+    cs_dedupe_new_key(f->key);
     cs_metrics_t *m = ctx->metrics;
     const char *l = "processor=\"fanout\"";
     f->m_in = cs_metrics_counter(m, "chatstream_fanout_records_in_total", l,

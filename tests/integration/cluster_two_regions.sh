@@ -16,7 +16,7 @@
 NAME=cluster_two_regions
 RG_PREFIX="it_${NAME}_$$."
 RG_VAR=$(mktemp -d "/tmp/rg_$NAME.XXXXXX")
-export CS_VAR=$RG_VAR CS_REGION_A_PORT=39500 CS_REGION_B_PORT=39600 CS_REGION_NODES=1
+export CS_VAR=$RG_VAR CS_REGION_A_PORT=${CS_REGION_A_PORT:-39500} CS_REGION_B_PORT=${CS_REGION_B_PORT:-39600} CS_REGION_NODES=1
 export CS_TOPIC_PREFIX=$RG_PREFIX CS_MM2_TOPICS="${RG_PREFIX//./\\.}chat\\.fanout"
 REGIONS=$IT_REPO/infra/local/regions.sh
 
@@ -58,6 +58,25 @@ region_procs() {  # region_procs <brokers> <db> <other region name>
 region_procs "$A" "$DB_A" b
 region_procs "$B" "$DB_B" a
 
+# One gateway per region delivering its own fan-out and the other region's mirrored one,
+# and one WebSocket user of the room on each, connected through everything below.
+export CHATSTREAM_AUTH_SECRET=it-secret-0123456789abcdef
+WS_SENT=40 WS_EXPECT=$(( 10000 + 40 ))
+it_start_gateway -X brokers="$A" -X topic.prefix="$IT_PREFIX" -X pg.dsn="$(dsn "$DB_A")" \
+  -X fanout.remote.topics="b.$FANOUT"
+GW_A=$IT_GW
+it_start_gateway -X brokers="$B" -X topic.prefix="$IT_PREFIX" -X pg.dsn="$(dsn "$DB_B")" \
+  -X fanout.remote.topics="a.$FANOUT"
+GW_B=$IT_GW
+it_gw_client collect "$GW_A" r0 ana "$WS_EXPECT" 280 "$IT_DIR/ws_a.txt" >"$IT_DIR/ws_a.out" 2>&1 &
+WS_PIDS=($!)
+it_gw_client collect "$GW_B" r0 bo "$WS_EXPECT" 280 "$IT_DIR/ws_b.txt" >"$IT_DIR/ws_b.out" 2>&1 &
+WS_PIDS+=($!)
+for g in "$GW_A" "$GW_B"; do
+  it_wait 20 "a listener on $g" "[[ \$(it_metric $g chatstream_gateway_connections) -ge 1 ]]"
+done
+sleep 1
+
 # Latency probes: tail each mirrored topic, stamp every record on arrival.
 python3 "$IT_REPO/tests/integration/mirror_probe.py" "$B" "a.$FANOUT" "$IT_DIR/stamps_b.txt" &
 IT_PIDS+=($!)
@@ -93,8 +112,15 @@ converged() { dump_views; check_views >"$IT_DIR/views.json" 2>/dev/null; }
 : >"$IT_DIR/acked_a.txt"; : >"$IT_DIR/acked_b.txt"
 rg_produce a "$A" count=3000 rate=150 run.id=a1 >"$IT_DIR/p_a1.json" &
 pa=$!
+# and two users of the room sending through their own region's gateway (JWT, WebSocket)
+it_gw_client send_paced "$GW_A" r0 ana-sender 20 4 from-a >"$IT_DIR/send_a.out" 2>&1 &
+sa=$!
+it_gw_client send_paced "$GW_B" r0 bo-sender 20 4 from-b >"$IT_DIR/send_b.out" 2>&1 &
+sb=$!
 rg_produce b "$B" count=3000 rate=150 run.id=b1 >"$IT_DIR/p_b1.json"
 wait "$pa" || it_fail "region a's producer failed"
+wait "$sa" || it_fail "WebSocket sends in region a: $(cat "$IT_DIR/send_a.out")"
+wait "$sb" || it_fail "WebSocket sends in region b: $(cat "$IT_DIR/send_b.out")"
 it_wait 60 "both regions see everything" converged
 it_log "link up: $(cat "$IT_DIR/views.json")"
 lat_b=$(python3 "$IT_REPO/tests/integration/regions_check.py" latency "$IT_DIR/stamps_b.txt")
@@ -131,18 +157,31 @@ conv=$(python3 -c "print(round($t_conv - $t_restore, 1))")
 views=$(cat "$IT_DIR/views.json")
 it_log "converged ${conv} s after the link came back (MirrorMaker's start-up included): $views"
 
-# 4. History complete in both regions' databases.
+# 4. What the two WebSocket users saw: everything of both regions, once each.
+for p in "${WS_PIDS[@]}"; do wait "$p" || it_fail "a WebSocket listener failed"; done
+ws=$(python3 "$IT_REPO/tests/integration/regions_check.py" ws --sent-a "$IT_DIR/acked_a.txt" \
+       --sent-b "$IT_DIR/acked_b.txt" --ws-a "$IT_DIR/ws_a.txt" --ws-b "$IT_DIR/ws_b.txt" \
+       --extra $WS_SENT) || it_fail "WebSocket users' views: $ws"
+it_log "WebSocket users, one per region: $ws"
+repeats=$(( $(it_metric "$GW_A" chatstream_gateway_fanout_repeats_total) + $(it_metric "$GW_B" chatstream_gateway_fanout_repeats_total) ))
+it_log "the gateways dropped $repeats mirrored repeat(s) by id"
+it_assert "gateway a read the mirrored topic" \
+  "[[ \$(it_metric $GW_A 'chatstream_gateway_fanout_records_total\{source=\"remote\"') -ge 5020 ]]"
+
+# 5. History complete in both regions' databases.
 total=$(( $(wc -l <"$IT_DIR/acked_a.txt") + $(wc -l <"$IT_DIR/acked_b.txt") ))
 it_assert_eq "$total" 10000 "acked messages, both regions"
-it_wait 120 "region a stored everything" "[[ \$(rows $DB_A) -ge $total ]]"
-it_wait 120 "region b stored everything" "[[ \$(rows $DB_B) -ge $total ]]"
+stored=$(( total + WS_SENT ))
+it_wait 120 "region a stored everything" "[[ \$(rows $DB_A) -ge $stored ]]"
+it_wait 120 "region b stored everything" "[[ \$(rows $DB_B) -ge $stored ]]"
 for db in "$DB_A" "$DB_B"; do
-  it_assert_eq "$(it_psql -d "$db" -tAc 'SELECT count(DISTINCT id) FROM messages')" "$total" "distinct ids in $db"
-  it_assert_eq "$(rows "$db")" "$total" "rows in $db"
+  it_assert_eq "$(it_psql -d "$db" -tAc 'SELECT count(DISTINCT id) FROM messages')" "$stored" "distinct ids in $db"
+  it_assert_eq "$(rows "$db")" "$stored" "rows in $db"
 done
 dups_removed=$(python3 -c 'import json,sys; v=json.loads(sys.argv[1]); print(v["a"]["mirrored_duplicates_removed"]+v["b"]["mirrored_duplicates_removed"])' "$views")
 it_log "RESULT two regions: $total messages, lost 0, shown twice 0 (MM2 repeated $dups_removed," \
-  "removed by id); MM2 latency a->b $lat_b, b->a $lat_a; converged ${conv} s after the link was restored"
+  "removed by id); MM2 latency a->b $lat_b, b->a $lat_a; converged ${conv} s after the link was restored;" \
+  "WebSocket users, one per region: $ws"
 for p in "${PROCS[@]}"; do
   it_stop "$p"
   it_assert_eq "$IT_RC" 0 "exit status after SIGTERM"

@@ -37,6 +37,11 @@ done
 it_assert "the slow reader was cut off and counted" \
   '[[ $(m $gw chatstream_gateway_slow_readers_total) -eq 1 ]]'
 it_assert_eq "$(m $gw chatstream_gateway_connections)" 0 "no connection left open"
+# bad configuration: refused at start with a message naming the key
+bad=$("$IT_BUILD/ingest/chatstream-gateway" -X listen.port="$(it_free_port)" -X brokers="$IT_BROKERS" \
+      -X 'fanout.remote.topics=b.chat.fanout,no spaces!' 2>&1) && it_fail "a bad topic name was accepted"
+it_assert "a bad fanout.remote.topics is refused by name" \
+  "printf '%s' \"\$bad\" | grep -q \"fanout.remote.topics: 'no spaces!' is not a Kafka topic name\""
 for p in $gp $sp; do
   it_stop "$p"
   it_assert_eq "$IT_RC" 0 "gateway exit status after SIGTERM"

@@ -45,7 +45,15 @@ it_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://$gw1/v1/rooms/mat
 it_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://$gw1/nowhere")" 404 "unknown path"
 it_assert "the web client is served" "curl -sf http://$gw1/ | grep -qi '<html\\|<!doctype'"
 
-for p in $gp1 $gp2; do
-  it_stop "$p"
-  it_assert_eq "$IT_RC" 0 "gateway exit status after SIGTERM"
-done
+# SIGTERM with a client connected and sends in flight: the sends are answered, then the
+# client is told 1001 (going away) instead of seeing the connection drop.
+rm -f "$IT_DIR/sent.marker"
+it_gw_client shutdown "$gw1" math-101 20 "$IT_DIR/sent.marker" >"$IT_DIR/shutdown.out" 2>&1 &
+cpid=$!
+it_wait 20 "the leaving client sent" "[[ -e $IT_DIR/sent.marker ]]"
+it_stop "$gp1"
+it_assert_eq "$IT_RC" 0 "gateway 1 exit status after SIGTERM"
+wait "$cpid" || it_fail "shutdown client: $(cat "$IT_DIR/shutdown.out")"
+sed 's/^/  /' "$IT_DIR/shutdown.out"
+it_stop "$gp2"
+it_assert_eq "$IT_RC" 0 "gateway 2 exit status after SIGTERM"

@@ -9,6 +9,8 @@ reading). Each scenario prints "ok: ..." lines and exits 1 on the first failed c
   gw_client.py bad_inputs GW
   gw_client.py send_through_outage GW ROOM COUNT OUTFILE   (acked ids → OUTFILE)
   gw_client.py catchup GW ROOM                              (see the function)
+  gw_client.py shutdown GW ROOM COUNT MARKER                (1001 on SIGTERM, sends answered)
+  gw_client.py collect GW ROOM USER EXPECT SECONDS OUTFILE  (ids in arrival order)
 Tokens are minted here (HS256 with CHATSTREAM_AUTH_SECRET) unless the gateway is in dev mode.
 """
 import asyncio
@@ -103,6 +105,8 @@ class Client:
                     self.joined.add(f["room"])
         except websockets.ConnectionClosed as e:
             self.close_code = e.code
+        else:  # `async for` ends quietly on a 1000/1001 close
+            self.close_code = self.ws.close_code
 
     async def join(self, room, since=None):
         f = {"type": "join", "room": room}
@@ -323,7 +327,7 @@ async def bad_inputs(gw, gw_strict):
     check(other.ws.open, "another address still connects")
     for h in held + [other]:
         await h.close()
-    # idle: a raw client that never answers the ping is closed with 4408
+    # idle: a raw client that never answers the ping is closed with 4408 ...
     sock, rest = await raw_ws(gw_strict, "Origin: http://school.example\r\n")
     raw_send(sock, json.dumps({"type": "auth", "token": token("idle")}).encode())
     sock.settimeout(8)
@@ -339,6 +343,14 @@ async def bad_inputs(gw, gw_strict):
                 code = struct.unpack("!H", payload[:2])[0]
     check(saw_ping and code == 4408, f"silent client pinged, then closed with 4408 (got {code})")
     sock.close()
+    # ... and a quiet one that answers them (websockets pongs by itself) stays. (After the
+    # raw part: its blocking recv would stall this event loop and the pongs with it.)
+    quiet = await Client(gw_strict, "quiet", tok=token("quiet"),
+                         origin="http://school.example").connect()
+    await asyncio.sleep(4.5)
+    check(quiet.close_code is None and not quiet.reader.done(),
+          "a quiet client answering pings is still connected after 3 idle timeouts")
+    await quiet.close()
     await s.close()
 
 
@@ -459,11 +471,44 @@ async def send_paced(gw, room, user, count, rate, tag):
     await c.close()
 
 
+async def collect(gw, room, user, expect, seconds, outfile):
+    """Joins and records the room's ids until `expect` have arrived (then 1 s more, so a
+    repeat would show) or `seconds` pass; writes them in arrival order."""
+    c = await make_client(gw, user).connect()
+    await c.join(room)
+    deadline = time.monotonic() + float(seconds)
+    while len(c.msgs.get(room, [])) < int(expect) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)
+    with open(outfile, "w") as fp:
+        fp.write("\n".join(c.msgs.get(room, [])) + "\n")
+    print(f"ok: {user} on {gw} collected {len(c.msgs.get(room, []))} messages", flush=True)
+    await c.close()
+
+
+async def shutdown(gw, room, count, marker):
+    """Sends `count` messages, touches `marker` (the test then SIGTERMs the gateway) and
+    expects: every send answered (ack, or `unavailable` once the gateway stopped taking
+    sends) before the close, and the close is 1001 (going away)."""
+    c = await make_client(gw, "leaver").connect()
+    await c.join(room)
+    cmids = [f"bye-{k}" for k in range(int(count))]
+    for cmid in cmids:
+        await c.send(room, "last words", cmid)
+    open(marker, "w").close()
+    await asyncio.wait_for(c.reader, 30)
+    answered = set(c.acks) | {e.get("cmid") for e in c.errors if e.get("code") == "unavailable"}
+    check(c.close_code == 1001, f"closed with 1001 on SIGTERM (got {c.close_code})")
+    check(answered >= set(cmids),
+          f"all {count} sends answered before the close ({len(c.acks)} acked)")
+
+
 def main():
     scenario, args = sys.argv[1], sys.argv[2:]
     fn = {"broadcast": broadcast, "bad_inputs": bad_inputs, "slow_reader": slow_reader,
           "send_through_outage": send_through_outage, "listen": listen,
-          "send_n": send_n, "follow": follow, "send_paced": send_paced}[scenario]
+          "send_n": send_n, "follow": follow, "send_paced": send_paced,
+          "shutdown": shutdown, "collect": collect}[scenario]
     asyncio.run(asyncio.wait_for(fn(*args), 300))
 
 

@@ -4,6 +4,7 @@
     regions_check.py views --sent-a A.txt --sent-b B.txt \\
         --a-local a_local.tsv --a-remote a_remote.tsv --b-local b_local.tsv --b-remote b_remote.tsv
     regions_check.py latency STAMPS.txt
+    regions_check.py ws --sent-a A.txt --sent-b B.txt --ws-a WA.txt --ws-b WB.txt --extra N
 
 views: A.txt / B.txt are the ids acked in each region (chatstream-produce's acked.file);
 the .tsv files kcat dumps (key TAB partition TAB offset TAB value, read_committed) of each
@@ -48,6 +49,28 @@ def views(a):
     return 1 if bad else 0
 
 
+def ws(a):
+    """What two WebSocket users of the room, one per region's gateway, received: every
+    acked id of both regions plus the `extra` sent through the gateways, each exactly once,
+    the same set on both sides (arrival order may differ: the other region's arrive late
+    after a cut)."""
+    sent = {l.strip() for f in (a.sent_a, a.sent_b) for l in open(f) if l.strip()}
+    res, got, bad = {}, {}, False
+    for r, f in (("a", a.ws_a), ("b", a.ws_b)):
+        seq = [l.strip() for l in open(f) if l.strip()]
+        c = Counter(seq)
+        late = sum(1 for x, y in zip(seq, seq[1:]) if y < x)
+        res[r] = {"received": len(seq), "shown_twice": sum(n - 1 for n in c.values() if n > 1),
+                  "lost": len(sent - set(c)), "arrived_before_an_older_id": late}
+        bad |= res[r]["shown_twice"] > 0 or res[r]["lost"] > 0
+        bad |= len(c) != len(sent) + a.extra
+        got[r] = set(c)
+    res["same_messages"] = got["a"] == got["b"]
+    bad |= not res["same_messages"]
+    print(json.dumps(res))
+    return 1 if bad else 0
+
+
 def latency(a):
     lat, e2e = [], []
     for line in open(a.stamps):
@@ -75,8 +98,12 @@ def main():
         v.add_argument("--" + n, required=True)
     l = sub.add_parser("latency")
     l.add_argument("stamps")
+    w = sub.add_parser("ws")
+    for n in ("sent-a", "sent-b", "ws-a", "ws-b"):
+        w.add_argument("--" + n, required=True)
+    w.add_argument("--extra", type=int, required=True)
     a = ap.parse_args()
-    sys.exit(views(a) if a.cmd == "views" else latency(a))
+    sys.exit({"views": views, "latency": latency, "ws": ws}[a.cmd](a))
 
 
 if __name__ == "__main__":

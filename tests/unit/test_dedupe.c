@@ -1,5 +1,5 @@
 /*
- * The client-retry window (stream-processors/fanout/cs_dedupe.c): SipHash against the
+ * The client-retry window (core/cs_dedupe.c): SipHash against the
  * reference vectors, the rule's edges (count, time, chains, other users), memory bounds,
  * agreement with a brute-force model over a long random stream (exercises the hash table's
  * deletions and growth), and the property fan-out's crash recovery rests on: a window

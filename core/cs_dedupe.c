@@ -1,7 +1,18 @@
 #include "cs_dedupe.h"
 
+#include "cs_time.h"
+
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+
+void cs_dedupe_new_key(uint8_t key[16])
+{
+    if (getrandom(key, 16, 0) != 16) {
+        for (size_t i = 0; i < 16; i++)
+            key[i] = (uint8_t)(cs_mono_us() >> (i % 8) * 8); /* never expected */
+    }
+}
 
 /* ---- SipHash-2-4 (Aumasson & Bernstein), written from the paper's description ---------- */
 

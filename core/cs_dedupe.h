@@ -1,5 +1,7 @@
 /*
- * cs_dedupe — one input partition's window of recently seen (user, client message id).
+ * cs_dedupe — a bounded window of recently seen keys: (user, client message id) pairs in
+ * fan-out (one window per input partition), message ids in the gateway (one window over
+ * its own and the mirrored regions' fan-out streams, whose MirrorMaker copies may repeat).
  *
  * The rule, chosen so that the decision depends only on the partition's last `max_records`
  * records (and so can be rebuilt exactly by re-reading them after a restart or a
@@ -20,6 +22,9 @@
  * count (offset < current - max_records) and, from the head, by age (ts older than the
  * newest ts seen minus window_ms minus one minute of tolerated clock skew between gateways).
  *
+ * The gateway passes the id as `cmid` with an empty user, and a counter of its own as
+ * `offset` (its records come from several partitions, so their offsets are not one order).
+ *
  * Not thread-safe; one per partition, used from the processor's main loop.
  */
 #ifndef CS_DEDUPE_H
@@ -35,6 +40,8 @@ typedef struct cs_dedupe cs_dedupe_t;
  * unless two gateways' clocks differ by more than this). */
 #define CS_DEDUPE_SKEW_MS 60000
 
+/* A random hash key (getrandom), so nobody outside can craft colliding inputs. */
+void cs_dedupe_new_key(uint8_t key[16]);
 /* `key` (16 bytes) keys the hash; use the same key for every window of a process. NULL when
  * out of memory. max_records >= 1. */
 cs_dedupe_t *cs_dedupe_new(int64_t max_records, int64_t window_ms, const uint8_t key[16]);
