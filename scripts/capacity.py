@@ -165,6 +165,11 @@ def cmd_step(args):
         fails.append("%d connections closed by the server" % lg["closed"])
     if lg["sends"] == 0:
         fails.append("nothing was sent")
+    # a server process that vanished mid-step (crashed, or stopped by someone else) makes
+    # the step's numbers meaningless: say so rather than report it as 0 cores
+    gone = sorted(k for k in samples[0]["p"] if k not in s1["p"] and not k.startswith(NOT_SERVER))
+    if gone:
+        fails.append("%s exited during the step" % ", ".join(gone))
     if lag != 0:
         fails.append("persistence not caught up %.0f s after the step (lag %d)" % (catchup, lag))
     # which component worked hardest: a single-threaded process near one core is

@@ -43,6 +43,12 @@ kafka_node_start() {
   if [[ -f $dir/pid ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
     log "kafka node $id already running on 127.0.0.1:$port"; return 0
   fi
+  # A port someone else holds (a Kafka of an earlier run whose pid file is gone, say) would
+  # make this node die at bind while kafka_wait sees the other process answer.
+  local p
+  for p in "$port" "$cport"; do
+    port_open "$p" && die "127.0.0.1:$p is already in use by a process this script did not start (ss -ltnp 'sport = :$p')"
+  done
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=$id
