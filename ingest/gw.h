@@ -129,6 +129,8 @@ typedef struct gw_metrics {
     cs_counter_t *received;        /* frames */
     cs_counter_t *sent_ok;         /* acked sends */
     cs_counter_t *delivered;       /* msg frames queued to sessions */
+    cs_counter_t *write_batches;   /* writes carrying several frames */
+    cs_counter_t *batched_frames;  /* frames sent in those */
     cs_counter_t *unavailable;
     cs_counter_t *slow_readers;
     cs_counter_t *auth_failures;

@@ -334,6 +334,7 @@ gw_loop_t *gw_loop_new(gw_t *gw, int index, char *errstr, size_t errstr_size)
     loop->index = index;
     pthread_mutex_init(&loop->lock, NULL);
     cs_buf_init(&loop->scratch);
+    cs_buf_init(&loop->batch);
     /* "/" serves the web client's files; the API paths go to our callback. */
     mounts[4] = (struct lws_http_mount){0};
     mounts[4].mountpoint = "/";
@@ -417,6 +418,7 @@ void gw_loop_destroy(gw_loop_t *loop)
         }
     }
     cs_buf_free(&loop->scratch);
+    cs_buf_free(&loop->batch);
     pthread_mutex_destroy(&loop->lock);
     free(loop->mounts);
     free(loop);

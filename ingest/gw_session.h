@@ -89,6 +89,7 @@ struct gw_loop {
     gw_session_t *sessions[4096];
     gw_room_t *rooms[4096];
     cs_buf_t scratch;
+    cs_buf_t batch; /* several queued frames framed into one write (gw_write_batch) */
     struct lws_http_mount *mounts; /* must outlive the context */
 };
 

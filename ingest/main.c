@@ -52,6 +52,11 @@ static void gw_metrics_init(gw_t *gw)
                                        "Messages acknowledged to their senders (durable).");
     gw->m.delivered = cs_metrics_counter(m, "chatstream_gateway_delivered_total", NULL,
                                          "Room messages queued to connected members.");
+    gw->m.write_batches = cs_metrics_counter(m, "chatstream_gateway_write_batches_total", NULL,
+                                             "Socket writes that carried several queued frames "
+                                             "at once.");
+    gw->m.batched_frames = cs_metrics_counter(m, "chatstream_gateway_batched_frames_total", NULL,
+                                              "Frames sent inside those batched writes.");
     gw->m.unavailable = cs_metrics_counter(m, "chatstream_gateway_unavailable_total", NULL,
                                            "Sends answered `unavailable` (Kafka could not take "
                                            "them).");
