@@ -21,6 +21,8 @@
 #                 alone, i.e. what this machine can drive at all (not a chatstream number)
 #
 # Settings: STEPS, HOLD (s, default 25), GATEWAYS (default 2), ROOM_SIZE (30), RATE (1),
+# WARMUP (s of load at the first step's N before the ramp, not measured: a freshly started
+# Kafka JIT-compiles through its first minute and would be charged for it; default 20, 0 = off),
 # SIZE (100), RESULTS (default results/capacity-<time>), CATCHUP (10 s), P99_MS (250),
 # KEEP_SERVICES=1 (leave Kafka/PostgreSQL running), CS_KAFKA_PORT (61092), CS_PG_PORT (61432),
 # LOADGEN_OPTS (extra -X options for chatstream-loadgen), GATEWAY_OPTS (for the gateways).
@@ -33,6 +35,7 @@ export CS_PG_PORT=${CS_PG_PORT:-61432}
 export CS_VAR=${CS_VAR:-$REPO/var}
 STEPS=${STEPS:-"500 1000 2000 5000 10000 20000"}
 HOLD=${HOLD:-25}
+WARMUP=${WARMUP:-20}
 GATEWAYS=${GATEWAYS:-2}
 ROOM_SIZE=${ROOM_SIZE:-30}
 RATE=${RATE:-1}
@@ -87,7 +90,7 @@ start() {  # start <name> <port> <command...>: background, logged, sampled
 [[ -x $LOADGEN ]] || die "build first: $LOADGEN is missing (cmake --build build)"
 cat >"$RESULTS/meta.json" <<JSON
 {"started":"$(date -u +%FT%TZ)","host":"$(hostname)","cores":$(nproc),"mem_gb":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),
- "commit":"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)","steps":"$STEPS","hold_s":$HOLD,
+ "commit":"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)","steps":"$STEPS","hold_s":$HOLD,"warmup_s":$WARMUP,
  "gateways":$GATEWAYS,"room_size":$ROOM_SIZE,"rate":$RATE,"size":$SIZE,"mode":"$MODE",
  "load_before":"$(cut -d' ' -f1-3 /proc/loadavg)","title":"$TITLE"}
 JSON
@@ -141,6 +144,14 @@ scrape() {  # scrape <step>: every component's /metrics into the results
 }
 
 FAILED=0
+if (( WARMUP > 0 )); then
+  first=${STEPS%% *}
+  log "warm-up: $WARMUP s of school load at N=$first (not measured)"
+  "$LOADGEN" -X gateways="$GW_LIST" -X users="$first" -X room.size="$ROOM_SIZE" -X rate="$RATE" \
+    -X size="$SIZE" -X duration="$WARMUP" -X drain.seconds=5 -X connect.rate=2000 \
+    -X connect.timeout=120 "${AUTH[@]}" "${LOADGEN_OPTS[@]}" --json \
+    >"$RESULTS/warmup.json" 2>"$RESULTS/logs/warmup.log" || log "warm-up loadgen exited with $?"
+fi
 for N in $STEPS; do
   # the pipeline starts each step idle (a previous step's backlog would count against it)
   for _ in $(seq 1 120); do [[ $(persist_lag) == 0 ]] && break; sleep 0.5; done
