@@ -22,7 +22,7 @@
 #
 # Settings: STEPS, HOLD (s, default 25), GATEWAYS (default 2), ROOM_SIZE (30), RATE (1),
 # WARMUP (s of load at the first step's N before the ramp, not measured: a freshly started
-# Kafka JIT-compiles through its first minute and would be charged for it; default 20, 0 = off),
+# Kafka JIT-compiles through its first minutes and would be charged for it; default 60, 0 = off),
 # SIZE (100), RESULTS (default results/capacity-<time>), CATCHUP (10 s), P99_MS (250),
 # KEEP_SERVICES=1 (leave Kafka/PostgreSQL running), CS_KAFKA_PORT (61092), CS_PG_PORT (61432),
 # LOADGEN_OPTS (extra -X options for chatstream-loadgen), GATEWAY_OPTS (for the gateways).
@@ -35,7 +35,7 @@ export CS_PG_PORT=${CS_PG_PORT:-61432}
 export CS_VAR=${CS_VAR:-$REPO/var}
 STEPS=${STEPS:-"500 1000 2000 5000 10000 20000"}
 HOLD=${HOLD:-25}
-WARMUP=${WARMUP:-20}
+WARMUP=${WARMUP:-60}
 GATEWAYS=${GATEWAYS:-2}
 ROOM_SIZE=${ROOM_SIZE:-30}
 RATE=${RATE:-1}
