@@ -23,7 +23,7 @@
 # Settings: STEPS, HOLD (s, default 25), GATEWAYS (default 2), ROOM_SIZE (30), RATE (1),
 # WARMUP (s of load at the first step's N before the ramp, not measured: a freshly started
 # Kafka JIT-compiles through its first minutes and would be charged for it; default 60, 0 = off),
-# SIZE (100), RESULTS (default results/capacity-<time>), CATCHUP (10 s), P99_MS (250),
+# FANOUTS (fan-out instances, default 1), SIZE (100), RESULTS (default results/capacity-<time>), CATCHUP (10 s), P99_MS (250),
 # KEEP_SERVICES=1 (leave Kafka/PostgreSQL running), CS_KAFKA_PORT (61092), CS_PG_PORT (61432),
 # LOADGEN_OPTS (extra -X options for chatstream-loadgen), GATEWAY_OPTS (for the gateways).
 set -euo pipefail
@@ -36,6 +36,7 @@ export CS_VAR=${CS_VAR:-$REPO/var}
 STEPS=${STEPS:-"500 1000 2000 5000 10000 20000"}
 HOLD=${HOLD:-25}
 WARMUP=${WARMUP:-60}
+FANOUTS=${FANOUTS:-1}
 GATEWAYS=${GATEWAYS:-2}
 ROOM_SIZE=${ROOM_SIZE:-30}
 RATE=${RATE:-1}
@@ -90,7 +91,7 @@ start() {  # start <name> <port> <command...>: background, logged, sampled
 [[ -x $LOADGEN ]] || die "build first: $LOADGEN is missing (cmake --build build)"
 cat >"$RESULTS/meta.json" <<JSON
 {"started":"$(date -u +%FT%TZ)","host":"$(hostname)","cores":$(nproc),"mem_gb":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),
- "commit":"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)","steps":"$STEPS","hold_s":$HOLD,"warmup_s":$WARMUP,
+ "commit":"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)","steps":"$STEPS","hold_s":$HOLD,"warmup_s":$WARMUP,"fanouts":$FANOUTS,
  "gateways":$GATEWAYS,"room_size":$ROOM_SIZE,"rate":$RATE,"size":$SIZE,"mode":"$MODE",
  "load_before":"$(cut -d' ' -f1-3 /proc/loadavg)","title":"$TITLE"}
 JSON
@@ -115,10 +116,17 @@ else
   wait_http "http://127.0.0.1:$qport/_double/stats" "the Qdrant double"
   SP=$BUILD/stream-processors
   next_port; p=$PORT; start fanout "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn -X batch.linger.ms=5
+  # more instances in the group: each commits its own partitions' transactions, so the
+  # commits (one at a time per producer) overlap
+  for i in $(seq 2 "$FANOUTS"); do
+    next_port; p=$PORT; start "fanout-$i" "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn -X batch.linger.ms=5
+  done
   next_port; p=$PORT; start persist "$p" "$SP/chatstream-persist" -X admin.port="$p" -X log.level=warn
   next_port; p=$PORT; start embed "$p" "$SP/chatstream-embed" -X admin.port="$p" -X log.level=warn -X embed.provider=hash
   next_port; p=$PORT; start index "$p" "$SP/chatstream-index" -X admin.port="$p" -X log.level=warn -X qdrant.urls="http://127.0.0.1:$qport"
-  for name in fanout persist embed index; do wait_http "http://127.0.0.1:${APORT[$name]}/readyz" "$name"; done
+  for name in "${!APORT[@]}"; do
+    if [[ ${APORT[$name]} != 0 ]]; then wait_http "http://127.0.0.1:${APORT[$name]}/readyz" "$name"; fi
+  done
   for i in $(seq 1 "$GATEWAYS"); do
     next_port; port=$PORT
     # a gateway holds one descriptor per user: it raises its own soft limit to the hard one
