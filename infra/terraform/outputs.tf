@@ -23,7 +23,7 @@ output "postgres" {
 }
 
 output "mirrored_topics" {
-  description = "Remote fan-out topic each region's gateways read besides their own chat.fanout."
+  description = "Remote fan-out topic each region's gateways read besides their own chat.fanout: their CHATSTREAM_FANOUT_REMOTE_TOPICS (fanout.remote.topics)."
   value = {
     (module.region_a.name) = module.mirror_b_to_a.remote_topic
     (module.region_b.name) = module.mirror_a_to_b.remote_topic
