@@ -44,7 +44,9 @@ while (( SECONDS - down_at < 30 )); do sleep 1; done
 
 sem_qdrant_restart 1
 it_log "shard 1 back after $(( SECONDS - down_at )) s with $(sem_points 1) points"
-it_assert_eq "$(sem_points 1)" "$before1" "shard 1 kept every acknowledged point"
+# index-s1 may have landed one more upsert between the count above and the kill
+after1=$(sem_points 1)
+it_assert "shard 1 kept every acknowledged point ($after1 >= $before1)" "[[ $after1 -ge $before1 ]]"
 it_wait 60 "index-s1 caught up" "[[ \$(it_group_lag ${IT_PREFIX}index-s1 ${IT_PREFIX}chat.vectors) -eq 0 ]]"
 it_assert_eq "$(sem_points 1)" "$want1" "points in shard 1 after catching up"
 it_assert_eq "$(sem_points_total)" $N "points across the shards"
