@@ -3,68 +3,28 @@
  * checked against schemas/envelope.schema.json by check_schema.py), plus round trips.
  */
 #include "cs_envelope.h"
-#include "cs_test.h"
+#include "cs_test_vectors.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
 
-static size_t unhex(const char *hex, char *out)
+static bool check_envelope_vector(const cs_test_vector_t *t, void *ctx)
 {
-    size_t n = 0;
-    for (; hex[0] && hex[1]; hex += 2) {
-        unsigned v;
-        sscanf(hex, "%2x", &v);
-        out[n++] = (char)v;
-    }
-    return n;
+    (void)ctx;
+    size_t arena_size = cs_envelope_arena_size(t->input_len);
+    char *arena = malloc(arena_size);
+    char err[256] = "";
+    cs_envelope_t env;
+    cs_err_t rc = cs_envelope_decode(t->input, t->input_len, &env, arena, arena_size, err,
+                                     sizeof(err));
+    cs_test_vector_verdict(t, rc == CS_ERR_OK ? NULL : cs_err_name(rc), err);
+    free(arena);
+    return true;
 }
 
 static void test_vectors(void)
 {
-    char *all = cs_test_read_vectors("envelope.jsonl");
-    CHECK(all != NULL);
-    if (!all)
-        return;
-    int count = 0;
-    for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
-        struct json_object *v = json_tokener_parse(line);
-        CHECK(v != NULL);
-        if (!v)
-            continue;
-        struct json_object *o;
-        const char *expect = json_object_object_get_ex(v, "expect", &o) ? json_object_get_string(o) : "";
-        const char *error = json_object_object_get_ex(v, "error", &o) && o ? json_object_get_string(o) : NULL;
-        const char *note = json_object_object_get_ex(v, "note", &o) ? json_object_get_string(o) : "";
-        char *input = malloc(65536);
-        size_t len;
-        if (json_object_object_get_ex(v, "input_hex", &o)) {
-            len = unhex(json_object_get_string(o), input);
-        } else {
-            json_object_object_get_ex(v, "input", &o);
-            len = (size_t)json_object_get_string_len(o);
-            memcpy(input, json_object_get_string(o), len);
-        }
-        size_t arena_size = cs_envelope_arena_size(len);
-        char *arena = malloc(arena_size);
-        char err[256] = "";
-        cs_envelope_t env;
-        cs_err_t rc = cs_envelope_decode(input, len, &env, arena, arena_size, err, sizeof(err));
-        bool ok = strcmp(expect, "valid") == 0 ? rc == CS_ERR_OK
-                                               : rc != CS_ERR_OK && error &&
-                                                     strcmp(cs_err_name(rc), error) == 0;
-        if (!ok)
-            fprintf(stderr, "  vector '%s': got %s (%s), expected %s %s\n", note, cs_err_name(rc),
-                    err, expect, error ? error : "");
-        CHECK(ok);
-        if (rc != CS_ERR_OK)
-            CHECK(err[0] != '\0'); /* every refusal says why */
-        free(arena);
-        free(input);
-        json_object_put(v);
-        count++;
-    }
-    CHECK(count >= 50);
-    free(all);
+    CHECK(cs_test_each_vector("envelope.jsonl", check_envelope_vector, NULL) >= 50);
 }
 
 static void test_round_trip(void)

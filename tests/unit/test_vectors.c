@@ -5,59 +5,36 @@
  */
 #include "cs_base64.h"
 #include "cs_rand.h"
-#include "cs_test.h"
+#include "cs_test_vectors.h"
 #include "cs_vectors.h"
 
 #include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
 
+static bool check_vrec_vector(const cs_test_vector_t *t, void *ctx)
+{
+    (void)ctx;
+    size_t arena_size = cs_vrec_arena_size(t->input_len);
+    char *arena = malloc(arena_size);
+    char err[256] = "";
+    cs_vrec_t rec;
+    cs_err_t rc = cs_vrec_decode(t->input, t->input_len, &rec, arena, arena_size, err,
+                                 sizeof(err));
+    cs_test_vector_verdict(t, rc == CS_ERR_OK ? NULL : cs_err_name(rc), err);
+    if (rc == CS_ERR_OK && strcmp(t->note, "dim 4") == 0) {
+        CHECK_INT(rec.dim, 4);
+        CHECK(rec.vec[0] == 1.0f && rec.vec[1] == 0.0f && rec.vec[2] == -0.5f);
+        CHECK_STR(rec.model, "lexical-hash-v1");
+        CHECK_STR(rec.user, "alice");
+    }
+    free(arena);
+    return true;
+}
+
 static void test_shared_vectors(void)
 {
-    char *all = cs_test_read_vectors("vectors.jsonl");
-    CHECK(all != NULL);
-    if (!all)
-        return;
-    int count = 0;
-    for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
-        struct json_object *v = json_tokener_parse(line), *o;
-        CHECK(v != NULL);
-        if (!v)
-            continue;
-        const char *expect = json_object_object_get_ex(v, "expect", &o) ? json_object_get_string(o) : "";
-        const char *error = json_object_object_get_ex(v, "error", &o) && o ? json_object_get_string(o) : NULL;
-        const char *note = json_object_object_get_ex(v, "note", &o) ? json_object_get_string(o) : "";
-        json_object_object_get_ex(v, "input", &o);
-        size_t len = (size_t)json_object_get_string_len(o);
-        char *input = malloc(len + 1);
-        memcpy(input, json_object_get_string(o), len);
-        size_t arena_size = cs_vrec_arena_size(len);
-        char *arena = malloc(arena_size);
-        char err[256] = "";
-        cs_vrec_t rec;
-        cs_err_t rc = cs_vrec_decode(input, len, &rec, arena, arena_size, err, sizeof(err));
-        bool ok = strcmp(expect, "valid") == 0
-                      ? rc == CS_ERR_OK
-                      : rc != CS_ERR_OK && error && strcmp(cs_err_name(rc), error) == 0;
-        if (!ok)
-            fprintf(stderr, "  vector '%s': got %s (%s), expected %s %s\n", note, cs_err_name(rc),
-                    err, expect, error ? error : "");
-        CHECK(ok);
-        if (rc != CS_ERR_OK)
-            CHECK(err[0] != '\0');
-        if (rc == CS_ERR_OK && strcmp(note, "dim 4") == 0) {
-            CHECK_INT(rec.dim, 4);
-            CHECK(rec.vec[0] == 1.0f && rec.vec[1] == 0.0f && rec.vec[2] == -0.5f);
-            CHECK_STR(rec.model, "lexical-hash-v1");
-            CHECK_STR(rec.user, "alice");
-        }
-        free(arena);
-        free(input);
-        json_object_put(v);
-        count++;
-    }
-    CHECK(count >= 40);
-    free(all);
+    CHECK(cs_test_each_vector("vectors.jsonl", check_vrec_vector, NULL) >= 40);
 }
 
 static void test_base64(void)
