@@ -501,3 +501,15 @@ void cs_conf_destroy(cs_conf_t *conf)
         free(conf->owned[i]);
     free(conf);
 }
+
+bool cs_conf_list_next(const char **cursor, const char **item, size_t *len)
+{
+    const char *p = *cursor;
+    if (!p || !*p)
+        return false;
+    const char *end = strchr(p, ',');
+    *item = p;
+    *len = end ? (size_t)(end - p) : strlen(p);
+    *cursor = end ? end + 1 : p + *len;
+    return true;
+}

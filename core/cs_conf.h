@@ -90,6 +90,14 @@ void cs_conf_log(const cs_conf_t *conf);
 /* Frees the strings the loader stored in every section, then the config. NULL-safe. */
 void cs_conf_destroy(cs_conf_t *conf);
 
+/*
+ * Walks a comma-separated value: each call sets *item / *len to the next entry (as written:
+ * possibly empty, not trimmed) and returns true; false once the list is done. *cursor starts
+ * at the value (NULL or "": no entries); a trailing comma adds no entry.
+ *   for (const char *c = list, *it; cs_conf_list_next(&c, &it, &n);) ...
+ */
+bool cs_conf_list_next(const char **cursor, const char **item, size_t *len);
+
 /* "CHATSTREAM_BATCH_MAX_RECORDS" for "batch.max.records". */
 void cs_conf_env_name(const char *key, char *out, size_t out_size);
 

@@ -1,6 +1,8 @@
 /* cs_jwt: see cs_jwt.h. */
 #include "cs_jwt.h"
 
+#include "cs_conf.h"
+
 #include <json-c/json.h>
 #include <jwt.h>
 #include <openssl/crypto.h>
@@ -229,13 +231,10 @@ char *cs_jwt_sign_hs256(const uint8_t *key, size_t key_len, const char *sub, int
         rooms = json_object_new_object();
         json_object *arr = json_object_new_array();
         json_object_object_add(rooms, "rooms", arr);
-        for (const char *p = rooms_csv; *p;) {
-            const char *end = strchr(p, ',');
-            size_t n = end ? (size_t)(end - p) : strlen(p);
+        size_t n;
+        for (const char *cur = rooms_csv, *p; cs_conf_list_next(&cur, &p, &n);)
             if (n > 0)
                 json_object_array_add(arr, json_object_new_string_len(p, (int)n));
-            p = end ? end + 1 : p + n;
-        }
         if (jwt_add_grants_json(jwt, json_object_to_json_string(rooms)) != 0) {
             snprintf(errstr, errstr_size, "cannot add the rooms claim");
             goto done;

@@ -272,9 +272,8 @@ bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size)
      * that does not exist yet is picked up when MirrorMaker creates it) */
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(4);
     rd_kafka_topic_partition_list_add(topics, gw->topic_fanout, RD_KAFKA_PARTITION_UA);
-    for (const char *p = gw->conf->fanout_remote; p && *p;) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
+    size_t n;
+    for (const char *cur = gw->conf->fanout_remote, *p; cs_conf_list_next(&cur, &p, &n);) {
         char name[256];
         if (n > 0) {
             /* Kafka's own rule: 1..249 of [A-Za-z0-9._-] */
@@ -292,7 +291,6 @@ bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size)
             rd_kafka_topic_partition_list_add(topics, name, RD_KAFKA_PARTITION_UA);
             cs_log(CS_LOG_INFO, "kafka", "also delivering the mirrored %s", name);
         }
-        p = end ? end + 1 : p + n;
     }
     rd_kafka_resp_err_t err = rd_kafka_subscribe(gw->consumer, topics);
     rd_kafka_topic_partition_list_destroy(topics);

@@ -202,14 +202,10 @@ static bool gw_origin_allowed(const gw_conf_t *c, const char *origin)
 {
     if (!c->origins || !*c->origins)
         return true;
-    size_t olen = strlen(origin);
-    for (const char *p = c->origins; *p;) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
+    size_t olen = strlen(origin), n;
+    for (const char *cur = c->origins, *p; cs_conf_list_next(&cur, &p, &n);)
         if (n == olen && strncmp(p, origin, n) == 0)
             return true;
-        p = end ? end + 1 : p + n;
-    }
     return false;
 }
 

@@ -330,10 +330,8 @@ cs_qdrant_t *cs_qdrant_new(const cs_qdrant_conf_t *conf, cs_metrics_t *metrics,
                  conf->search_api);
         goto fail;
     }
-    const char *p = conf->urls;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
+    size_t n;
+    for (const char *cur = conf->urls, *p; cs_conf_list_next(&cur, &p, &n);) {
         while (n > 0 && (*p == ' ' || *p == '\t'))
             p++, n--;
         while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '/'))
@@ -367,9 +365,6 @@ cs_qdrant_t *cs_qdrant_new(const cs_qdrant_conf_t *conf, cs_metrics_t *metrics,
                                    "1 while the shard's last request succeeded.");
         cs_gauge_set(s->m_up, 1);
         q->nshards++;
-        p = end ? end + 1 : p + n;
-        if (!end)
-            break;
     }
     if (q->nshards == 0) {
         snprintf(errstr, errstr_size, "qdrant.urls: no shard given");

@@ -127,8 +127,28 @@ static void test_help_comes_from_the_table(void)
     cs_conf_destroy(conf);
 }
 
+/* Every entry as written, empty ones included; a trailing comma adds none. */
+static void test_list_next(void)
+{
+    static const struct { const char *list, *joined; int n; } cases[] = {
+        {NULL, "", 0}, {"", "", 0}, {"a", "[a]", 1}, {"a,bc", "[a][bc]", 2},
+        {"a,,b", "[a][][b]", 3}, {",a", "[][a]", 2}, {"a,", "[a]", 1}, {" x ,y", "[ x ][y]", 2},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char joined[64] = "";
+        int n = 0;
+        size_t len;
+        for (const char *cur = cases[i].list, *it; cs_conf_list_next(&cur, &it, &len); n++)
+            snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "[%.*s]", (int)len,
+                     it);
+        CHECK_INT(n, cases[i].n);
+        CHECK_STR(joined, cases[i].joined);
+    }
+}
+
 int main(void)
 {
+    RUN(test_list_next);
     RUN(test_defaults_and_overrides);
     RUN(test_file_then_env_then_args);
     RUN(test_errors_are_clear);

@@ -940,10 +940,8 @@ static bool lg_parse_gateways(lg_t *lg, char *errstr, size_t errstr_size)
     lg->gw_port = calloc(n, sizeof(*lg->gw_port));
     if (!lg->gw_host || !lg->gw_port)
         return false;
-    const char *p = s;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
+    size_t len;
+    for (const char *cur = s, *p; cs_conf_list_next(&cur, &p, &len);) {
         const char *colon = memrchr(p, ':', len);
         if (!colon || colon == p || (size_t)(colon - p) >= sizeof(lg->gw_host[0])) {
             snprintf(errstr, errstr_size, "gateways: '%.*s' is not host:port", (int)len, p);
@@ -956,7 +954,6 @@ static bool lg_parse_gateways(lg_t *lg, char *errstr, size_t errstr_size)
             return false;
         }
         lg->ngw++;
-        p = end ? end + 1 : p + len;
     }
     if (lg->ngw == 0) {
         snprintf(errstr, errstr_size, "gateways: none given");
