@@ -92,6 +92,8 @@ static cs_err_t cs_producer_connect(cs_producer_t *producer, char *errstr, size_
 static cs_err_t cs_producer_recreate(cs_producer_t *producer, const char *why)
 {
     cs_log(CS_LOG_ERROR, "producer", "recreating the producer: %s", why);
+    if (producer->in_txn) /* ends here, aborted (by the coordinator): counted once, here */
+        cs_counter_inc(producer->txn_aborted);
     if (producer->rk)
         rd_kafka_destroy(producer->rk);
     producer->rk = NULL;
@@ -375,9 +377,10 @@ void cs_producer_txn_abort(cs_producer_t *producer, int timeout_ms)
         rd_kafka_error_destroy(e);
         if (again)
             continue;
-        /* A new client with the same transactional id makes the coordinator abort it. */
+        /* A new client with the same transactional id makes the coordinator abort it (and
+         * counts it). */
         cs_producer_recreate(producer, why);
-        break;
+        return;
     }
     producer->in_txn = false;
     producer->generation++; /* reports of purged records are not this batch's business */
@@ -434,7 +437,6 @@ cs_err_t cs_producer_txn_commit(cs_producer_t *producer, rd_kafka_t *consumer,
         } else if (producer->in_txn) {
             /* Out of time, outcome unknown: a new client settles it either way. */
             cs_producer_recreate(producer, "commit outcome unknown");
-            cs_counter_inc(producer->txn_aborted);
         }
         return CS_ERR_UNAVAILABLE;
     }
