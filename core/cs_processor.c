@@ -76,11 +76,19 @@ static const cs_conf_def_t cs_fw_conf_defs[] = {
 
 /* Options of transactional processors only (a section of its own, so others do not show it). */
 typedef struct cs_fw_txn_conf {
+    bool enabled;
     char *transactional_id;
     int64_t transaction_timeout_ms;
 } cs_fw_txn_conf_t;
 
 static const cs_conf_def_t cs_fw_txn_conf_defs[] = {
+    CS_CONF_ROW_BOOL(cs_fw_txn_conf_t, enabled, "transactions", "true",
+                     "Exactly-once output: each batch is one Kafka transaction (3-4 broker "
+                     "round trips and the commit markers per batch). false: at-least-once "
+                     "like the other processors, one produce round trip per batch, a lower "
+                     "latency; a crash or rebalance may then write records twice, so the "
+                     "output's readers must drop repeats by id (the gateway does: "
+                     "fanout.dedupe.ids)."),
     CS_CONF_ROW_STR(cs_fw_txn_conf_t, transactional_id, "transactional.id", "", 255,
                     "Unique per running instance, stable across its restarts (e.g. the pod "
                     "name): a restart then aborts what a crashed run left open at once. "
@@ -95,6 +103,7 @@ typedef struct cs_consumer {
     const cs_processor_t *proc;
     cs_fw_conf_t fw;
     cs_fw_txn_conf_t txn;            /* when proc->transactional */
+    bool transactional;              /* proc->transactional and txn.enabled */
     void *pconf;                     /* the processor's config struct */
     void *state;                     /* the processor's state */
     cs_conf_t *conf;
@@ -513,16 +522,16 @@ static cs_err_t cs_batch_flush(cs_consumer_t *c)
     if (c->n == 0)
         return CS_ERR_OK;
     int64_t t0 = cs_mono_us();
-    cs_err_t rc = c->proc->transactional ? cs_batch_commit_txn(c) : cs_batch_commit_plain(c);
+    cs_err_t rc = c->transactional ? cs_batch_commit_txn(c) : cs_batch_commit_plain(c);
     if (c->proc->on_batch_end)
         c->proc->on_batch_end(c->state, rc == CS_ERR_OK);
     if (rc != CS_ERR_OK) {
-        c->txn_dirty = c->proc->transactional;
+        c->txn_dirty = c->transactional;
         return rc;
     }
     if (c->n == 0)
         return CS_ERR_OK; /* everything had been committed already */
-    if (c->proc->transactional)
+    if (c->transactional)
         cs_dead_letter_count(c);
     cs_store_offsets(c);
 
@@ -653,7 +662,7 @@ static void cs_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        c->last_error);
         }
         cs_batch_drop(c, parts, false);
-        if (!lost && !c->proc->transactional) {
+        if (!lost && !c->transactional) {
             rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0 /* sync */);
             if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 cs_log(CS_LOG_WARN, "rebalance", "commit on revoke: %s", rd_kafka_err2str(cerr));
@@ -777,6 +786,7 @@ static int cs_consumer_setup(cs_consumer_t *c, int argc, char **argv)
     }
     cs_log_threshold = level;
     cs_conf_log(c->conf);
+    c->transactional = c->proc->transactional && c->txn.enabled;
 
     snprintf(c->group, sizeof(c->group), "%s",
              *c->fw.group_id ? c->fw.group_id : program);
@@ -796,7 +806,7 @@ static int cs_consumer_setup(cs_consumer_t *c, int argc, char **argv)
     c->kctx.group = c->group;
     c->kctx.component = c->proc->name;
 
-    if (c->proc->transactional) {
+    if (c->transactional) {
         char txn_id[512];
         if (*c->txn.transactional_id) {
             snprintf(txn_id, sizeof(txn_id), "%s", c->txn.transactional_id);
@@ -836,7 +846,7 @@ static int cs_consumer_setup(cs_consumer_t *c, int argc, char **argv)
             RD_KAFKA_CONF_OK ||
         /* Transactional: the transaction is the only commit; an auto-commit would commit
          * offsets of work not yet committed (or later aborted). Overrides kafka.*. */
-        (c->proc->transactional &&
+        (c->transactional &&
          rd_kafka_conf_set(kconf, "enable.auto.commit", "false", errstr, sizeof(errstr)) !=
              RD_KAFKA_CONF_OK)) {
         rd_kafka_conf_destroy(kconf);

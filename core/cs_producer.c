@@ -29,7 +29,13 @@ struct cs_producer {
     cs_counter_t *txn_committed;
     cs_counter_t *txn_aborted;
     cs_histogram_t *txn_commit_seconds;
+    /* The commit's three waits, apart: which one is slow says where to look (the broker's
+     * produce path, the group coordinator, or the transaction coordinator's markers). */
+    cs_histogram_t *txn_phase_seconds[3];
 };
+
+enum { CS_TXN_PHASE_DELIVERIES, CS_TXN_PHASE_OFFSETS, CS_TXN_PHASE_END };
+static const char *const cs_txn_phase_names[3] = {"deliveries", "offsets", "end"};
 
 static cs_producer_t *cs_producer_of(void *opaque)
 {
@@ -152,6 +158,15 @@ static cs_producer_t *cs_producer_create(const char *brokers, const char *client
             "From the commit call (delivery reports, offsets, EndTxn) to the committed "
             "transaction.",
             cs_metrics_latency_buckets, cs_metrics_latency_nbuckets);
+        for (int i = 0; i < 3; i++) {
+            snprintf(l2, sizeof(l2), "component=\"%s\",phase=\"%s\"", component,
+                     cs_txn_phase_names[i]);
+            producer->txn_phase_seconds[i] = cs_metrics_histogram(
+                metrics, "chatstream_kafka_transaction_phase_seconds", l2,
+                "One part of a commit: waiting for the delivery reports (deliveries), adding "
+                "the input offsets (offsets), or EndTxn (end).",
+                cs_metrics_latency_buckets, cs_metrics_latency_nbuckets);
+        }
     }
     if (!ok) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -405,6 +420,9 @@ cs_err_t cs_producer_txn_commit(cs_producer_t *producer, rd_kafka_t *consumer,
         cs_producer_txn_abort(producer, timeout_ms); /* no-op if flush recreated the client */
         return rc == CS_ERR_FATAL ? CS_ERR_UNAVAILABLE : rc;
     }
+    int64_t t1 = cs_mono_us();
+    cs_histogram_observe(producer->txn_phase_seconds[CS_TXN_PHASE_DELIVERIES],
+                         (double)(t1 - t0) / 1e6);
     rd_kafka_error_t *e = NULL;
     if (offsets && offsets->cnt > 0) {
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(consumer);
@@ -420,6 +438,9 @@ cs_err_t cs_producer_txn_commit(cs_producer_t *producer, rd_kafka_t *consumer,
             return CS_ERR_TRANSIENT;
         }
     }
+    int64_t t2 = cs_mono_us();
+    cs_histogram_observe(producer->txn_phase_seconds[CS_TXN_PHASE_OFFSETS],
+                         (double)(t2 - t1) / 1e6);
     for (;;) {
         int64_t left = deadline - cs_mono_ms();
         e = rd_kafka_commit_transaction(producer->rk, (int)(left > 100 ? left : 100));
@@ -442,6 +463,8 @@ cs_err_t cs_producer_txn_commit(cs_producer_t *producer, rd_kafka_t *consumer,
     }
     producer->in_txn = false;
     cs_counter_inc(producer->txn_committed);
-    cs_histogram_observe(producer->txn_commit_seconds, (double)(cs_mono_us() - t0) / 1e6);
+    int64_t t3 = cs_mono_us();
+    cs_histogram_observe(producer->txn_phase_seconds[CS_TXN_PHASE_END], (double)(t3 - t2) / 1e6);
+    cs_histogram_observe(producer->txn_commit_seconds, (double)(t3 - t0) / 1e6);
     return CS_ERR_OK;
 }

@@ -25,7 +25,8 @@
 # Kafka JIT-compiles through its first minutes and would be charged for it; default 60, 0 = off),
 # FANOUTS (fan-out instances, default 1), SIZE (100), RESULTS (default results/capacity-<time>), CATCHUP (10 s), P99_MS (250),
 # KEEP_SERVICES=1 (leave Kafka/PostgreSQL running), CS_KAFKA_PORT (61092), CS_PG_PORT (61432),
-# LOADGEN_OPTS (extra -X options for chatstream-loadgen), GATEWAY_OPTS (for the gateways).
+# LOADGEN_OPTS (extra -X options for chatstream-loadgen), GATEWAY_OPTS (for the gateways),
+# FANOUT_OPTS (for the fan-out instances).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${CS_BUILD:-$REPO/build}
@@ -48,6 +49,7 @@ MODE=${CS_GATEWAY:-real}
 RESULTS=${RESULTS:-$REPO/results/capacity-$(date -u +%Y%m%d-%H%M%S)}
 read -r -a LOADGEN_OPTS <<<"${LOADGEN_OPTS:-}"
 read -r -a GATEWAY_OPTS <<<"${GATEWAY_OPTS:-}"
+read -r -a FANOUT_OPTS <<<"${FANOUT_OPTS:-}"
 export CHATSTREAM_AUTH_SECRET=${CHATSTREAM_AUTH_SECRET:-bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 BROKERS=127.0.0.1:$CS_KAFKA_PORT
 ADMIN=$BUILD/tools/chatstream-admin
@@ -115,11 +117,11 @@ else
   start qdrant-double 0 python3 "$REPO/tests/doubles/qdrant_double.py" --port "$qport"
   wait_http "http://127.0.0.1:$qport/_double/stats" "the Qdrant double"
   SP=$BUILD/stream-processors
-  next_port; p=$PORT; start fanout "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn -X batch.linger.ms=5
+  next_port; p=$PORT; start fanout "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn -X batch.linger.ms=5 "${FANOUT_OPTS[@]}"
   # more instances in the group: each commits its own partitions' transactions, so the
   # commits (one at a time per producer) overlap
   for i in $(seq 2 "$FANOUTS"); do
-    next_port; p=$PORT; start "fanout-$i" "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn -X batch.linger.ms=5
+    next_port; p=$PORT; start "fanout-$i" "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn -X batch.linger.ms=5 "${FANOUT_OPTS[@]}"
   done
   next_port; p=$PORT; start persist "$p" "$SP/chatstream-persist" -X admin.port="$p" -X log.level=warn
   next_port; p=$PORT; start embed "$p" "$SP/chatstream-embed" -X admin.port="$p" -X log.level=warn -X embed.provider=hash

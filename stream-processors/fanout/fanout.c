@@ -7,7 +7,10 @@
  * unchanged to chat.fanout keyed by its room, so a room's messages share one partition and
  * one order. The processor is transactional (see cs_processor.h): a batch's outputs, dead
  * letters and input offsets commit together, so chat.fanout holds every accepted message
- * exactly once for read_committed readers, across crashes and rebalances.
+ * exactly once for read_committed readers, across crashes and rebalances. With
+ * transactions=false it is at-least-once instead (no transaction round trips per batch:
+ * lower latency); a crash then repeats up to a commit interval of records in chat.fanout,
+ * which the gateways drop by message id (fanout.dedupe.ids).
  *
  * The retry windows are in-memory state derived from the input. Each records the offset it
  * has seen up to; when a batch does not continue where the window stopped (a new or

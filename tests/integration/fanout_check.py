@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """fanout_check.py — checks chat.fanout against chat.messages, exactly.
 
-    fanout_check.py INPUT.tsv OUTPUT.tsv [--expect N] [--allow-retries]
+    fanout_check.py INPUT.tsv OUTPUT.tsv [--expect N] [--allow-retries] [--allow-repeats]
 
 Both files are kcat dumps, one record per line: key <TAB> partition <TAB> offset <TAB> value
 (kcat -f '%k\\t%p\\t%o\\t%s\\n'; the output read with isolation.level=read_committed).
@@ -16,6 +16,10 @@ bounds do not come into it.) Checked:
   - every output record is keyed by its room, carries the input value byte for byte, and
     every room lives in one output partition;
   - order: within each room, each user's messages appear in that user's input order.
+
+--allow-repeats (fan-out with transactions=false, at-least-once): an id may appear more
+than once, each copy byte for byte the input record; order is checked on first copies, and
+--expect counts distinct ids. The count of extra copies is printed as "repeats".
 
 Prints one JSON line of counts; exits 1 with the first problems found.
 """
@@ -70,11 +74,12 @@ def main():
     args = sys.argv[1:]
     expect = None
     allow_retries = "--allow-retries" in args
+    allow_repeats = "--allow-repeats" in args
     if "--expect" in args:
         i = args.index("--expect")
         expect = int(args[i + 1])
         del args[i : i + 2]
-    args = [a for a in args if a != "--allow-retries"]
+    args = [a for a in args if a not in ("--allow-retries", "--allow-repeats")]
     inp, out = read(args[0]), read(args[1])
 
     problems = []
@@ -103,13 +108,14 @@ def main():
         env = json.loads(value)
         mid = env["id"]
         got[mid] += 1
+        first = got[mid] == 1
         if key != env["room"]:
             problems.append(f"output {part}@{off}: key {key!r} is not room {env['room']!r}")
         if mid in by_id and by_id[mid][2] != value:
             problems.append(f"output {part}@{off}: value differs from the input record")
         if room_part.setdefault(env["room"], part) != part:
             problems.append(f"room {env['room']} in partitions {room_part[env['room']]} and {part}")
-        if mid in by_id:
+        if mid in by_id and (first or not allow_repeats):
             k = (part, env["room"], env["user"])
             if k in last and by_id[mid][1] <= last[k]:
                 order_errors += 1
@@ -122,17 +128,20 @@ def main():
     extra = got.keys() - expected
     if allow_retries:
         extra = {m for m in extra if m not in by_id}
-    if twice:
+    repeats = sum(c - 1 for c in got.values())
+    if twice and not allow_repeats:
         problems.append(f"{twice} message ids appear more than once")
     if missing:
         problems.append(f"{len(missing)} expected messages missing, e.g. {sorted(missing)[:3]}")
     if extra:
         problems.append(f"{len(extra)} unexpected messages, e.g. {sorted(extra)[:3]}")
     total = sum(got.values())
-    if expect is not None and total != expect:
-        problems.append(f"{total} records in the output, expected {expect}")
+    counted = len(got) if allow_repeats else total
+    if expect is not None and counted != expect:
+        what = "distinct ids" if allow_repeats else "records"
+        problems.append(f"{counted} {what} in the output, expected {expect}")
     print(json.dumps({"input": len(inp), "invalid": invalid, "client_retries": retries,
-                      "expected": len(expected), "output": total, "distinct": len(got),
+                      "expected": len(expected), "output": total, "distinct": len(got), "repeats": repeats,
                       "duplicates": twice, "missing": len(missing), "extra": len(extra),
                       "rooms": len(room_part), "order_errors": order_errors}))
     for p in problems[:20]:
