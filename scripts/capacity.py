@@ -198,6 +198,7 @@ def cmd_step(args):
         "send_lag_p99_ms": lg["send_lag_ms"]["p99"],
         "join_p99_ms": lg["join_ms"]["p99"], "connect_s": lg["connect_s"],
         "persist_lag": lag, "persist_catchup_s": lag_s,
+        "index_lag": int(a.get("--index-lag", -1)),
         "window_s": round(wall, 2), "components": comps,
         "server_cpu_s": round(server_cpu, 3),
         "server_cpu_us_per_delivery": round(server_cpu / delivered * 1e6, 3) if delivered else None,
@@ -290,6 +291,10 @@ def cmd_report(argv):
     print("%7s " % "users" + " ".join("%10s" % c[:10] for c in comps))
     for s in steps:
         print("%7d " % s["n"] + " ".join("%10.2f" % s["components"].get(c, {}).get("cores", 0) for c in comps))
+    if any(s.get("index_lag", -1) >= 0 for s in steps):
+        # background work, not a criterion: how far search indexing trails when a step ends
+        print("search index fell behind by (records, during each step): " + ", ".join(
+            "%d users %d" % (s["n"], s.get("index_lag", -1)) for s in steps))
     print()
     ref = first_fail or steps[-1]
     summary = {
