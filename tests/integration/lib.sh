@@ -32,7 +32,17 @@ it_dump_logs() {
     echo "----- last lines of $(basename "$f") -----" >&2
     tail -n 25 "$f" >&2
   done
+  # what each component still running says about itself: a stall with nothing in its log
+  # (no error, no progress) shows here as lag, batch and transaction counters
+  local entry
+  for entry in "${IT_ADMINS[@]}"; do
+    echo "----- /metrics of ${entry%%=*} (counters and gauges) -----" >&2
+    curl -sf -m 2 "http://${entry#*=}/metrics" 2>/dev/null | grep -v -e '^#' -e '_bucket{' \
+      | grep -E 'records|lag|batch|transaction|error|retr|pause|dlq|repeats|kafka' | head -n 60 >&2 \
+      || echo "(no answer)" >&2
+  done
 }
+IT_ADMINS=()
 
 it_cleanup() {
   local rc=$?
@@ -91,6 +101,7 @@ it_start() {
   IT_PID=$!
   IT_PIDS+=("$IT_PID")
   IT_ADMIN=127.0.0.1:$port
+  IT_ADMINS+=("$proc-$n=$IT_ADMIN")
   it_wait 30 "$proc admin endpoint" "curl -sf http://$IT_ADMIN/healthz >/dev/null"
 }
 
@@ -172,6 +183,7 @@ it_start_gateway() {
   IT_PIDS+=("$IT_PID")
   IT_GW=127.0.0.1:$port
   IT_ADMIN=$IT_GW
+  IT_ADMINS+=("gateway-$n=$IT_GW")
   it_wait 60 "gateway ready" "curl -sf http://$IT_GW/readyz >/dev/null"
 }
 
