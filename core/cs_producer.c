@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The commit's three waits, timed apart (chatstream_kafka_transaction_phase_seconds). */
+enum cs_txn_phase {
+    CS_TXN_PHASE_DELIVERIES,
+    CS_TXN_PHASE_OFFSETS,
+    CS_TXN_PHASE_END,
+    CS_TXN_NPHASES
+};
+static const char *const cs_txn_phase_names[CS_TXN_NPHASES] = {"deliveries", "offsets", "end"};
+
 struct cs_producer {
     rd_kafka_t *rk;
     cs_kafka_ctx_t kctx;        /* callbacks' context (the conf opaque); must outlive rk */
@@ -31,11 +40,8 @@ struct cs_producer {
     cs_histogram_t *txn_commit_seconds;
     /* The commit's three waits, apart: which one is slow says where to look (the broker's
      * produce path, the group coordinator, or the transaction coordinator's markers). */
-    cs_histogram_t *txn_phase_seconds[3];
+    cs_histogram_t *txn_phase_seconds[CS_TXN_NPHASES]; /* by cs_txn_phase */
 };
-
-enum { CS_TXN_PHASE_DELIVERIES, CS_TXN_PHASE_OFFSETS, CS_TXN_PHASE_END };
-static const char *const cs_txn_phase_names[3] = {"deliveries", "offsets", "end"};
 
 static cs_producer_t *cs_producer_of(void *opaque)
 {
@@ -158,7 +164,7 @@ static cs_producer_t *cs_producer_create(const char *brokers, const char *client
             "From the commit call (delivery reports, offsets, EndTxn) to the committed "
             "transaction.",
             cs_metrics_latency_buckets, cs_metrics_latency_nbuckets);
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < CS_TXN_NPHASES; i++) {
             snprintf(l2, sizeof(l2), "component=\"%s\",phase=\"%s\"", component,
                      cs_txn_phase_names[i]);
             producer->txn_phase_seconds[i] = cs_metrics_histogram(

@@ -149,6 +149,7 @@ GW_LIST=$(IFS=,; echo "${GW_ADDRS[*]}")
 log "pipeline up; gateways $GW_LIST; results in $RESULTS"
 
 index_lag() {  # records the search index trails by (its data outlives runs: compare two)
+  [[ $MODE == double ]] && { echo 0; return; }
   "$ADMIN" -b "$BROKERS" lag chatstream-index chat.vectors 2>/dev/null || echo 0
 }
 persist_lag() {
@@ -178,8 +179,7 @@ for N in $STEPS; do
   for name in "${!COMP[@]}"; do sample_args+=("$name=${COMP[$name]}"); done
   [[ -n ${PG_POSTMASTER:-} ]] && sample_args+=(--pg "$PG_POSTMASTER")
   log "step N=$N: connecting, then $HOLD s of school load"
-  index_lag0=0
-  [[ $MODE == double ]] || index_lag0=$(index_lag)
+  index_lag_before=$(index_lag)
   "$LOADGEN" -X gateways="$GW_LIST" -X users="$N" -X room.size="$ROOM_SIZE" -X rate="$RATE" \
     -X size="$SIZE" -X duration="$HOLD" -X drain.seconds=10 -X connect.rate=2000 \
     -X connect.timeout=120 "${AUTH[@]}" "${LOADGEN_OPTS[@]}" --json \
@@ -200,12 +200,12 @@ for N in $STEPS; do
     sleep 0.25
   done
   lag_s=$(echo "$(date +%s.%N) - $t0" | bc)
-  index_lag=-1
-  [[ $MODE == double ]] || index_lag=$(( $(index_lag) - index_lag0 ))
+  index_behind=$(( $(index_lag) - index_lag_before ))
+  [[ $MODE == double ]] && index_behind=-1  # no index: "not measured" in the report
   kill -TERM "$sampler"; wait "$sampler" 2>/dev/null || true
   [[ -s $RESULTS/loadgen-$N.json ]] || { log "loadgen wrote no report for N=$N"; tail -5 "$RESULTS/logs/loadgen-$N.log" >&2; FAILED=1; break; }
   if ! $CAP step --n "$N" --loadgen "$RESULTS/loadgen-$N.json" --samples "$RESULTS/samples-$N.jsonl" \
-      --lag "$lag" --lag-seconds "$lag_s" --index-lag "$index_lag" --p99-ms "$P99_MS" --catchup "$CATCHUP" \
+      --lag "$lag" --lag-seconds "$lag_s" --index-lag "$index_behind" --p99-ms "$P99_MS" --catchup "$CATCHUP" \
       --out "$RESULTS/step-$N.json" >"$RESULTS/logs/step-$N.out"; then
     die "could not judge step $N"
   fi
