@@ -18,8 +18,10 @@
 #
 # Settings (environment):
 #   CS_CLUSTER_NAME   name; state in $CS_VAR/cluster-<name> (default: local)
-#   CS_CLUSTER_PORT   base port (default 39092): node i listens on base+2(i-1), its
-#                     controller on base+2(i-1)+1; two clusters need bases 6+ apart
+#   CS_CLUSTER_PORT   base port (default 29092): node i listens on base+2(i-1), its
+#                     controller on base+2(i-1)+1; two clusters need bases 6+ apart; keep
+#                     it below the ephemeral range (32768+), where an outgoing connection
+#                     can hold the port when Kafka binds it
 #   CS_CLUSTER_NODES  nodes (default 3; 1 gives a single-node "cluster" with RF 1)
 #   CS_CLUSTER_HEAP   JVM heap flags per node (default "-Xms128m -Xmx384m")
 #   CS_VAR, CS_CACHE, CS_BUILD, CS_PARTITIONS as in scripts/services.sh
@@ -28,7 +30,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$REPO/scripts/kafka-lib.sh"   # CS_VAR, CS_CACHE, CS_BUILD, KAFKA_LIBS; running Kafka nodes
 CS_CLUSTER_NAME=${CS_CLUSTER_NAME:-local}
-CS_CLUSTER_PORT=${CS_CLUSTER_PORT:-39092}
+CS_CLUSTER_PORT=${CS_CLUSTER_PORT:-29092}
 CS_CLUSTER_NODES=${CS_CLUSTER_NODES:-3}
 DIR=$CS_VAR/cluster-$CS_CLUSTER_NAME
 RF=$(( CS_CLUSTER_NODES < 3 ? CS_CLUSTER_NODES : 3 ))

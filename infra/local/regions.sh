@@ -16,7 +16,7 @@
 #   infra/local/regions.sh wipe           stop, and delete both regions' state
 #
 # Settings (environment):
-#   CS_REGION_A_PORT, CS_REGION_B_PORT  base ports (default 39500, 39600)
+#   CS_REGION_A_PORT, CS_REGION_B_PORT  base ports (default 29500, 29600)
 #   CS_REGION_NODES     brokers per region (default 1: six brokers plus MirrorMaker on a
 #                       shared 2-core box is too much; 3 gives each region RF 3)
 #   CS_MM2_TOPICS       regex of topics to mirror (default chat\.fanout; a test uses its
@@ -28,8 +28,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$REPO/scripts/kafka-lib.sh"   # CS_VAR, CS_CACHE, CS_BUILD, KAFKA_LIBS
-CS_REGION_A_PORT=${CS_REGION_A_PORT:-39500}
-CS_REGION_B_PORT=${CS_REGION_B_PORT:-39600}
+CS_REGION_A_PORT=${CS_REGION_A_PORT:-29500}
+CS_REGION_B_PORT=${CS_REGION_B_PORT:-29600}
 CS_REGION_NODES=${CS_REGION_NODES:-1}
 CS_MM2_TOPICS=${CS_MM2_TOPICS:-chat\\.fanout}
 CS_TOPIC_PREFIX=${CS_TOPIC_PREFIX:-}

@@ -1,7 +1,7 @@
 # cluster_lib.sh — helpers for the multi-broker tests (bash). Source it first:
 #
 #   . "$(dirname "$0")/cluster_lib.sh"
-#   cl_setup cluster_one_broker 39200      # its own 3-node cluster at base port 39200
+#   cl_setup cluster_one_broker 29200      # its own 3-node cluster at base port 29200
 #   cl_produce count=30000 rate=1000       # background; acked ids in $IT_DIR/acked.txt
 #   cl_cluster broker-kill 2
 #   cl_check                               # lost / duplicated (must be 0), as JSON

@@ -7,7 +7,7 @@
 # and with RF 3 / min.insync.replicas 2 no send fails at all: the producer only waits.
 # Prints the pauses (recovery times).
 . "$(dirname "$0")/cluster_lib.sh"
-cl_setup cluster_one_broker 39200
+cl_setup cluster_one_broker 29200
 
 it_start persist -X group.id=${IT_PREFIX}persist -X batch.max.records=1000; p1=$IT_PID
 it_start persist -X group.id=${IT_PREFIX}persist -X batch.max.records=1000; p2=$IT_PID

@@ -6,7 +6,7 @@
 # row twice, the committed lag drains to 0. Prints the longest pause in persistence
 # around each rebalance and how long the lag took to drain.
 . "$(dirname "$0")/cluster_lib.sh"
-cl_setup cluster_persist_rebalance 39100
+cl_setup cluster_persist_rebalance 29100
 
 opts=(-X group.id=${IT_PREFIX}persist -X batch.max.records=500)
 it_start persist "${opts[@]}"; a=$IT_PID

@@ -9,7 +9,7 @@
 # persist and fan-out resume by themselves: every acked message is stored and fanned out
 # exactly once. Prints the recovery time.
 . "$(dirname "$0")/cluster_lib.sh"
-cl_setup cluster_two_brokers "${CL_BASE_PORT:-39300}"
+cl_setup cluster_two_brokers "${CL_BASE_PORT:-29300}"
 
 it_start persist -X group.id=${IT_PREFIX}persist -X batch.max.records=1000; p1=$IT_PID
 it_start fanout -X group.id=${IT_PREFIX}fanout -X batch.max.records=1000; f1=$IT_PID
