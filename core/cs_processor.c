@@ -307,8 +307,10 @@ static void cs_dead_letter_count(cs_consumer_t *c)
             cs_counter_inc(cs_dlq_counter(c, c->recs[i].reject));
 }
 
-/* Produces every rejected record to the DLQ and, when `wait`, waits for the reports
- * (a transaction's commit waits for them instead). */
+/* Produces every rejected record to the DLQ. With `wait` (at-least-once) it then waits for
+ * the delivery reports of everything the batch produced, the processor's outputs included:
+ * the batch's offsets are stored only after that, so an offset is never committed ahead of
+ * an output a crash could still lose. A transaction's commit waits for them instead. */
 static cs_err_t cs_dead_letter(cs_consumer_t *c, bool wait)
 {
     size_t count = 0;
@@ -343,15 +345,14 @@ static cs_err_t cs_dead_letter(cs_consumer_t *c, bool wait)
                rec->reason);
         count++;
     }
-    if (count == 0)
-        return CS_ERR_OK;
     if (!wait)
         return CS_ERR_OK; /* counted after the commit, by cs_dead_letter_count() */
     char errstr[256];
     cs_err_t rc = cs_producer_flush(c->producer, (int)c->fw.produce_timeout_ms, errstr,
                                     sizeof(errstr));
     if (rc != CS_ERR_OK) {
-        snprintf(c->last_error, sizeof(c->last_error), "dead-letter delivery: %s", errstr);
+        snprintf(c->last_error, sizeof(c->last_error), "delivery of the batch's %s: %s",
+                 count ? "outputs and dead letters" : "outputs", errstr);
         return CS_ERR_UNAVAILABLE; /* retry the batch; process() is idempotent */
     }
     cs_dead_letter_count(c);
@@ -442,7 +443,8 @@ static cs_err_t cs_batch_trim_committed(cs_consumer_t *c)
     return CS_ERR_OK;
 }
 
-/* At-least-once: process (split on permanent failure), then dead letters, all waited for. */
+/* At-least-once: process (split on permanent failure), then dead letters, and every
+ * delivery report of the batch waited for. */
 static cs_err_t cs_batch_commit_plain(cs_consumer_t *c)
 {
     cs_err_t rc = cs_process_batch(c, true);

@@ -23,7 +23,9 @@
  *     commit, close, exit 0.
  *
  * Guarantee: at-least-once. A crash repeats at most the uncommitted records, so
- * every process() must be idempotent (sinks write on the message id).
+ * every process() must be idempotent (sinks write on the message id). Records process()
+ * produces with cs_producer_send() are waited for, with the batch's dead letters, before
+ * the batch's offsets are stored: a failed delivery retries the batch.
  *
  * Transactional processors (`.transactional = true`, for Kafka-to-Kafka processors):
  * exactly-once into their output topics, for read_committed readers. The shared producer
