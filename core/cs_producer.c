@@ -279,7 +279,10 @@ cs_err_t cs_producer_flush(cs_producer_t *producer, int timeout_ms, char *errstr
         int64_t left = deadline - cs_mono_ms();
         if (left <= 0)
             break;
-        rd_kafka_poll(producer->rk, (int)(left < 100 ? left : 100));
+        /* rd_kafka_flush, not rd_kafka_poll: it also serves the reports, and it sends what
+         * is queued now instead of after linger.ms (librdkafka >= 1.8), which every batch
+         * would otherwise wait for on top of the broker's round trip. */
+        rd_kafka_flush(producer->rk, (int)(left < 100 ? left : 100));
         if (producer->kctx.fatal)
             break;
     }
