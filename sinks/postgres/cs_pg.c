@@ -91,26 +91,36 @@ static int cs_pg_migration_version(const char *name)
     return atoi(name); /* "0003_x.sql" -> 3 */
 }
 
+/* BEGIN, then the migration lock: whoever holds it is the only one changing the schema. */
+static cs_err_t cs_pg_begin_locked(PGconn *conn, char *errstr, size_t errstr_size)
+{
+    char sql[256];
+    cs_err_t rc = cs_pg_exec(conn, "BEGIN", errstr, errstr_size);
+    if (rc != CS_ERR_OK)
+        return rc;
+    snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)",
+             (long long)CS_PG_MIGRATION_LOCK);
+    return cs_pg_exec(conn, sql, errstr, errstr_size);
+}
+
 cs_err_t cs_pg_migrate(PGconn *conn, int *applied, char *errstr, size_t errstr_size)
 {
     cs_err_t rc;
     *applied = 0;
-    rc = cs_pg_exec(conn,
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    " version int PRIMARY KEY, name text NOT NULL,"
-                    " applied_at timestamptz NOT NULL DEFAULT now())",
-                    errstr, errstr_size);
-    /* Two instances creating the table at once: one loses with unique_violation. */
-    if (rc != CS_ERR_OK && !strstr(errstr, "23505"))
-        return rc;
+    /* Under the lock too: two connections running CREATE TABLE IF NOT EXISTS at once can
+     * both miss the table and one then fails (23505, or 42710 "type already exists": CI saw
+     * a persist's second connection do that while its first was migrating). */
+    if ((rc = cs_pg_begin_locked(conn, errstr, errstr_size)) != CS_ERR_OK ||
+        (rc = cs_pg_exec(conn,
+                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         " version int PRIMARY KEY, name text NOT NULL,"
+                         " applied_at timestamptz NOT NULL DEFAULT now())",
+                         errstr, errstr_size)) != CS_ERR_OK ||
+        (rc = cs_pg_exec(conn, "COMMIT", errstr, errstr_size)) != CS_ERR_OK)
+        goto rollback;
     for (const cs_embedded_file_t *f = cs_sql_migrations; f->name; f++) {
         int version = cs_pg_migration_version(f->name);
-        char sql[256];
-        if ((rc = cs_pg_exec(conn, "BEGIN", errstr, errstr_size)) != CS_ERR_OK)
-            return rc;
-        snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)",
-                 (long long)CS_PG_MIGRATION_LOCK);
-        if ((rc = cs_pg_exec(conn, sql, errstr, errstr_size)) != CS_ERR_OK)
+        if ((rc = cs_pg_begin_locked(conn, errstr, errstr_size)) != CS_ERR_OK)
             goto rollback;
         char vstr[16];
         snprintf(vstr, sizeof(vstr), "%d", version);
