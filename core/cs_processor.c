@@ -307,13 +307,9 @@ static void cs_dead_letter_count(cs_consumer_t *c)
             cs_counter_inc(cs_dlq_counter(c, c->recs[i].reject));
 }
 
-/* Produces every rejected record to the DLQ. With `wait` (at-least-once) it then waits for
- * the delivery reports of everything the batch produced, the processor's outputs included:
- * the batch's offsets are stored only after that, so an offset is never committed ahead of
- * an output a crash could still lose. A transaction's commit waits for them instead. */
-static cs_err_t cs_dead_letter(cs_consumer_t *c, bool wait)
+/* Produces every rejected record to the DLQ; the caller waits for the reports. */
+static cs_err_t cs_dead_letter(cs_consumer_t *c)
 {
-    size_t count = 0;
     for (size_t i = 0; i < c->n; i++) {
         cs_record_t *rec = &c->recs[i];
         if (rec->reject == CS_ERR_OK)
@@ -343,16 +339,23 @@ static cs_err_t cs_dead_letter(cs_consumer_t *c, bool wait)
         cs_log(CS_LOG_WARN, "dlq", "%s [%d] @%lld -> %s: %s: %s", rd_kafka_topic_name(m->rkt),
                m->partition, (long long)m->offset, c->dlq, cs_err_name(rec->reject),
                rec->reason);
-        count++;
     }
-    if (!wait)
-        return CS_ERR_OK; /* counted after the commit, by cs_dead_letter_count() */
+    return CS_ERR_OK;
+}
+
+/*
+ * At-least-once: waits for the delivery report of everything the batch produced, the
+ * processor's outputs and the dead letters alike. The batch's offsets are stored only after
+ * this, so an offset is never committed ahead of an output a crash could still lose.
+ */
+static cs_err_t cs_batch_await_deliveries(cs_consumer_t *c)
+{
     char errstr[256];
     cs_err_t rc = cs_producer_flush(c->producer, (int)c->fw.produce_timeout_ms, errstr,
                                     sizeof(errstr));
     if (rc != CS_ERR_OK) {
-        snprintf(c->last_error, sizeof(c->last_error), "delivery of the batch's %s: %s",
-                 count ? "outputs and dead letters" : "outputs", errstr);
+        snprintf(c->last_error, sizeof(c->last_error),
+                 "delivery of the batch's outputs and dead letters: %s", errstr);
         return CS_ERR_UNAVAILABLE; /* retry the batch; process() is idempotent */
     }
     cs_dead_letter_count(c);
@@ -449,7 +452,9 @@ static cs_err_t cs_batch_commit_plain(cs_consumer_t *c)
 {
     cs_err_t rc = cs_process_batch(c, true);
     if (rc == CS_ERR_OK)
-        rc = cs_dead_letter(c, true);
+        rc = cs_dead_letter(c);
+    if (rc == CS_ERR_OK)
+        rc = cs_batch_await_deliveries(c);
     return rc;
 }
 
@@ -474,7 +479,7 @@ static cs_err_t cs_txn_attempt(cs_consumer_t *c)
     }
     rc = cs_process_batch(c, false);
     if (rc == CS_ERR_OK)
-        rc = cs_dead_letter(c, false);
+        rc = cs_dead_letter(c); /* the commit waits for the reports */
     if (rc != CS_ERR_OK) {
         cs_producer_txn_abort(c->producer, timeout);
         return rc;
