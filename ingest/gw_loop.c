@@ -152,6 +152,43 @@ gw_session_t *gw_session_find(gw_loop_t *loop, uint64_t id)
     return NULL;
 }
 
+/* ---- timers -------------------------------------------------------------------------- */
+
+static void gw_timers_fire(lws_sorted_usec_list_t *sul);
+
+static void gw_timers_schedule(gw_loop_t *loop, int64_t due_ms, int64_t now_ms)
+{
+    loop->timers_at_ms = due_ms;
+    int64_t wait_ms = due_ms > now_ms ? due_ms - now_ms : 0;
+    lws_sul_schedule(loop->ctx, 0, &loop->timers_sul, gw_timers_fire, wait_ms * 1000);
+}
+
+/* The one lws timer of the loop: runs every session timer that is due, then sleeps until
+ * the earliest of the rest (each gw_ws_on_timer usually re-arms its session). */
+static void gw_timers_fire(lws_sorted_usec_list_t *sul)
+{
+    gw_loop_t *loop = lws_container_of(sul, gw_loop_t, timers_sul);
+    loop->timers_at_ms = 0;
+    int64_t now = cs_mono_ms();
+    gw_timer_t *tm;
+    while ((tm = gw_timers_pop_due(&loop->timers, now)))
+        gw_ws_on_timer(lws_container_of(tm, gw_session_t, timer));
+    int64_t next = gw_timers_next(&loop->timers);
+    if (next >= 0 && (!loop->timers_at_ms || next < loop->timers_at_ms))
+        gw_timers_schedule(loop, next, cs_mono_ms());
+}
+
+void gw_session_timer(gw_session_t *s, gw_timer_queue_t q)
+{
+    gw_loop_t *loop = s->loop;
+    int64_t now = cs_mono_ms();
+    int64_t due = gw_timer_arm(&loop->timers, &s->timer, q, now);
+    if (!loop->timers_at_ms || due < loop->timers_at_ms)
+        gw_timers_schedule(loop, due, now);
+}
+
+/* ---- sessions ------------------------------------------------------------------------ */
+
 static void gw_session_add(gw_loop_t *loop, gw_session_t *s)
 {
     s->hnext = loop->sessions[s->id % 4096];
@@ -274,6 +311,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return 0;
         if (!s->http)
             gw_ws_closed(s);
+        gw_timer_disarm(&loop->timers, &s->timer);
         gw_session_remove(loop, s);
         for (gw_outq_t *q = s->outq, *n; q; q = n) {
             n = q->next;
@@ -292,7 +330,6 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_RECEIVE_PONG:
     case LWS_CALLBACK_SERVER_WRITEABLE:
-    case LWS_CALLBACK_TIMER:
         return s && s->loop ? gw_ws_callback(wsi, reason, s, in, len) : -1;
     default:
         break;
@@ -320,6 +357,13 @@ static struct lws_http_mount gw_mount_dynamic(const char *path, const struct lws
     return m;
 }
 
+#define GW_HOUSEKEEPING_MS 5000 /* at most this long between a session's timer checks */
+
+static int64_t gw_clamp_ms(int64_t ms)
+{
+    return ms > GW_HOUSEKEEPING_MS ? GW_HOUSEKEEPING_MS : ms < 50 ? 50 : ms;
+}
+
 gw_loop_t *gw_loop_new(gw_t *gw, int index, char *errstr, size_t errstr_size)
 {
     gw_loop_t *loop = calloc(1, sizeof(*loop));
@@ -332,6 +376,17 @@ gw_loop_t *gw_loop_new(gw_t *gw, int index, char *errstr, size_t errstr_size)
     }
     loop->gw = gw;
     loop->index = index;
+    /* housekeeping at a quarter of the idle timeout: the ping goes out between 1/2 and 3/4
+     * of it, leaving the pong at least a quarter to come back (ticking at 1/2 raced the ping
+     * threshold: a tick 1 ms early skipped the ping and the next one closed a live client);
+     * at most GW_HOUSEKEEPING_MS apart (token expiry), at least 50 ms */
+    const gw_conf_t *c = gw->conf;
+    int64_t periods[GW_TIMER_QUEUES] = {
+        [GW_TIMER_AUTH] = gw_clamp_ms(c->auth_timeout_ms),
+        [GW_TIMER_IDLE] = gw_clamp_ms(c->idle_timeout_ms / 4),
+        [GW_TIMER_RETRY] = c->retry_after_ms,
+    };
+    gw_timers_init(&loop->timers, periods);
     pthread_mutex_init(&loop->lock, NULL);
     cs_buf_init(&loop->scratch);
     cs_buf_init(&loop->batch);

@@ -6,6 +6,7 @@
 #define CS_GW_SESSION_H
 
 #include "gw.h"
+#include "gw_timers.h"
 
 typedef struct gw_outq {
     struct gw_outq *next;
@@ -52,6 +53,7 @@ typedef struct gw_session {
     int64_t opened_ms;
     int64_t last_rx_ms;
     bool ping_sent;
+    gw_timer_t timer; /* on one of the loop's timer queues (gw_session_timer) */
     cs_buf_t rx;    /* the message being assembled from fragments */
     bool rx_overflow;
     gw_outq_t *outq, *outq_tail;
@@ -91,6 +93,9 @@ struct gw_loop {
     cs_buf_t scratch;
     cs_buf_t batch; /* several queued frames framed into one write (gw_write_batch) */
     struct lws_http_mount *mounts; /* must outlive the context */
+    gw_timers_t timers;            /* the sessions' timers; one lws timer wakes them */
+    lws_sorted_usec_list_t timers_sul;
+    int64_t timers_at_ms;          /* when timers_sul fires; 0: not scheduled */
 };
 
 gw_session_t *gw_session_find(gw_loop_t *loop, uint64_t id);
@@ -98,6 +103,8 @@ gw_session_t *gw_session_find(gw_loop_t *loop, uint64_t id);
 void gw_session_remove(gw_loop_t *loop, gw_session_t *s);
 void gw_session_queue(gw_session_t *s, gw_frame_t *f); /* takes a reference */
 void gw_session_close(gw_session_t *s, gw_close_t why);
+/* (Re)arms the session's one timer on queue q; gw_ws_on_timer runs when it is due. */
+void gw_session_timer(gw_session_t *s, gw_timer_queue_t q);
 void gw_session_error(gw_session_t *s, gw_reject_t r, const char *msg, const char *cmid,
                       const char *room, int64_t retry_after_ms);
 

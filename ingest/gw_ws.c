@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GW_HOUSEKEEPING_MS 5000 /* at most this long between a session's timer checks */
 
 /* ---- rooms --------------------------------------------------------------------------- */
 
@@ -139,16 +138,7 @@ static void gw_pause(gw_session_t *s, bool pause)
 
 static void gw_arm_timer(gw_session_t *s)
 {
-    const gw_conf_t *c = s->loop->gw->conf;
-    /* a quarter of the idle timeout: the ping goes out between 1/2 and 3/4 of it, leaving
-     * the pong at least a quarter to come back (ticking at 1/2 raced the ping threshold:
-     * a tick 1 ms early skipped the ping and the next one closed a live client) */
-    int64_t ms = s->authed ? c->idle_timeout_ms / 4 : c->auth_timeout_ms;
-    if (ms > GW_HOUSEKEEPING_MS)
-        ms = GW_HOUSEKEEPING_MS;
-    if (ms < 50)
-        ms = 50;
-    lws_set_timer_usecs(s->wsi, ms * 1000);
+    gw_session_timer(s, s->authed ? GW_TIMER_IDLE : GW_TIMER_AUTH);
 }
 
 /* ---- auth ---------------------------------------------------------------------------- */
@@ -312,7 +302,7 @@ static void gw_on_send(gw_session_t *s, const gw_client_frame_t *f)
                          f->room, gw->conf->retry_after_ms);
         /* and stop reading this client until then: no unbounded buffer anywhere */
         gw_pause(s, true);
-        lws_set_timer_usecs(s->wsi, gw->conf->retry_after_ms * 1000);
+        gw_session_timer(s, GW_TIMER_RETRY);
         return;
     }
     cs_counter_inc(gw->m.received);
@@ -737,9 +727,6 @@ int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return gw_writeable(s);
-    case LWS_CALLBACK_TIMER:
-        gw_ws_on_timer(s);
-        return 0;
     default:
         return 0;
     }
