@@ -64,38 +64,9 @@ CAP="python3 $REPO/scripts/capacity.py"
 mkdir -p "$RESULTS/logs"
 TITLE="$(nproc) cores, everything on one machine"
 [[ $MODE == double ]] && { GATEWAYS=1; TITLE="loadgen + protocol double, not chatstream"; }
-PIDS=()
-declare -A COMP   # component name -> pid
-declare -A APORT  # component name -> admin/metrics port
-
-log() { printf '[bench-capacity %s] %s\n' "$(date -u +%T)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-cleanup() {
-  local rc=$?
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 1
-  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [[ ${KEEP_SERVICES:-0} == 1 || $MODE == double ]] || "$REPO/scripts/services.sh" stop || true
-  exit $rc
-}
-trap cleanup EXIT
-# Fixed ports above the ephemeral range (32768-60999): a port picked from inside it can be
-# taken by a TIME_WAIT client socket of the loadgen (thousands of them) before a server binds it.
-NEXT_PORT=${PORT_BASE:-61100}
-next_port() { PORT=$NEXT_PORT; NEXT_PORT=$((NEXT_PORT + 1)); }  # sets PORT (no subshell)
-wait_http() {  # wait_http <url> <what>
-  for _ in $(seq 1 120); do curl -sf -o /dev/null "$1" && return 0; sleep 0.5; done
-  die "$2 did not answer $1 within 60 s (see $RESULTS/logs)"
-}
-start() {  # start <name> <port> <command...>: background, logged, sampled
-  local name=$1 port=$2; shift 2
-  "$@" >"$RESULTS/logs/$name.log" 2>&1 &
-  PIDS+=($!)
-  COMP[$name]=$!
-  APORT[$name]=$port
-}
-
+BENCH=bench-capacity
+[[ $MODE == double ]] && OWN_SERVICES=0
+. "$REPO/scripts/bench-lib.sh"
 [[ -x $LOADGEN ]] || die "build first: $LOADGEN is missing (cmake --build build)"
 cat >"$RESULTS/meta.json" <<JSON
 {"started":"$(date -u +%FT%TZ)","host":"$(hostname)","cores":$(nproc),"mem_gb":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),
