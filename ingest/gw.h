@@ -26,6 +26,7 @@
 #include "cs_kafka.h"
 #include "cs_metrics.h"
 
+#include <uv.h> /* before libwebsockets.h: it declares its libuv helpers then */
 #include <libwebsockets.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
@@ -70,6 +71,7 @@ typedef struct gw_conf {
     char *pg_dsn;
     int64_t pg_connections;
     char *web_root;
+    char *event_lib;
     char *log_level;
 } gw_conf_t;
 

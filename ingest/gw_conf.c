@@ -62,6 +62,10 @@ const cs_conf_def_t gw_conf_defs[] = {
     R_STR(pg_dsn, "pg.dsn", "host=127.0.0.1 port=5432 dbname=chatstream", 4096,
           "PostgreSQL (libpq connection string) for history."),
     R_INT(pg_connections, "pg.connections", "2", 1, 8, "History worker connections."),
+    R_STR(event_lib, "event.lib", "uv", 8,
+          "Event loop under each service thread: uv (libuv, epoll: an idle connection costs "
+          "nothing per wake-up) or poll (poll(2) over every connection of the thread at every "
+          "wake-up)."),
     R_STR(log_level, "log.level", "info", 16, "error, warn, info or debug."),
     R_STR(web_root, "web.root", "", 4096,
           "Directory of the web client's files (empty: ingest/web of the source tree it was "

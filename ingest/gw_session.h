@@ -96,6 +96,8 @@ struct gw_loop {
     gw_timers_t timers;            /* the sessions' timers; one lws timer wakes them */
     lws_sorted_usec_list_t timers_sul;
     int64_t timers_at_ms;          /* when timers_sul fires; 0: not scheduled */
+    uv_loop_t uv;                  /* event.lib=uv: the thread's loop, which lws joins */
+    bool uv_used;
 };
 
 gw_session_t *gw_session_find(gw_loop_t *loop, uint64_t id);

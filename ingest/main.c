@@ -187,6 +187,11 @@ int main(int argc, char **argv)
         cs_conf_destroy(gw->cs_conf);
         return 2;
     }
+    if (strcmp(conf.event_lib, "uv") != 0 && strcmp(conf.event_lib, "poll") != 0) {
+        fprintf(stderr, "chatstream-gateway: event.lib %s: use uv or poll\n", conf.event_lib);
+        cs_conf_destroy(gw->cs_conf);
+        return 2;
+    }
     cs_conf_log(gw->cs_conf);
     static char web_root_default[] = CS_GW_WEB_ROOT;
     char *web_root_loaded = conf.web_root; /* the loader's, to give back before it frees */
