@@ -133,7 +133,7 @@ typedef struct cs_consumer {
     atomic_bool assigned_once;
     char last_error[256];
     bool txn_dirty;                  /* the last transactional attempt failed: check offsets */
-    bool probing;                    /* each process() call runs in a throwaway transaction */
+    bool probing;                    /* looking for the record at fault: each call flushed */
 
     cs_counter_t *m_consumed;
     cs_counter_t *m_processed;
@@ -219,10 +219,14 @@ static bool cs_batch_append(cs_consumer_t *c, rd_kafka_message_t *msg)
     return true;
 }
 
+#define CS_PROBE_ATTEMPTS 3
+
 /*
- * One process() call. While probing (transactional mode, looking for the record at fault),
- * the call runs in a transaction of its own that is always aborted, and its outputs'
- * delivery reports count as part of its result.
+ * One process() call. While probing (looking for the record at fault after the batch was
+ * refused), the call's outputs are flushed and their delivery reports count as part of its
+ * result. Exactly-once: the call runs in a transaction of its own that is always aborted.
+ * At-least-once: its outputs are really delivered, repeats of records processed again
+ * anyway, which consumers of an at-least-once topic already accept.
  */
 static cs_err_t cs_call_process(cs_consumer_t *c, cs_record_t *recs, size_t n, char *errstr,
                                 size_t errstr_size)
@@ -230,16 +234,30 @@ static cs_err_t cs_call_process(cs_consumer_t *c, cs_record_t *recs, size_t n, c
     if (!c->probing)
         return c->proc->process(c->state, recs, n, errstr, errstr_size);
     int timeout = (int)c->fw.produce_timeout_ms;
-    cs_err_t rc = cs_producer_txn_begin(c->producer, timeout, errstr, errstr_size);
-    if (rc != CS_ERR_OK)
-        return rc;
-    rc = c->proc->process(c->state, recs, n, errstr, errstr_size);
-    if (rc == CS_ERR_OK)
-        rc = cs_producer_flush(c->producer, timeout, errstr, errstr_size);
-    cs_producer_txn_abort(c->producer, timeout);
-    if (c->proc->on_batch_end)
-        c->proc->on_batch_end(c->state, false);
-    return rc == CS_ERR_FATAL ? CS_ERR_UNAVAILABLE : rc;
+    cs_err_t rc = CS_ERR_OK;
+    /* A probe right after a refused record can fail for a reason of its own: the refused
+     * record left a gap in its partition's sequence numbers, and the idempotent producer's
+     * next transaction there fails ("skipped sequence numbers, requires epoch bump") until
+     * the abort bumps the epoch. Giving up would restart the whole search, which meets the
+     * same gap again: forever. So a probe that failed retriably is tried again, a few times. */
+    for (int attempt = 0; attempt < CS_PROBE_ATTEMPTS; attempt++) {
+        if (c->transactional)
+            rc = cs_producer_txn_begin(c->producer, timeout, errstr, errstr_size);
+        if (rc != CS_ERR_OK)
+            return rc;
+        rc = c->proc->process(c->state, recs, n, errstr, errstr_size);
+        if (rc == CS_ERR_OK)
+            rc = cs_producer_flush(c->producer, timeout, errstr, errstr_size);
+        if (c->transactional)
+            cs_producer_txn_abort(c->producer, timeout);
+        if (c->proc->on_batch_end)
+            c->proc->on_batch_end(c->state, false);
+        if (rc == CS_ERR_FATAL)
+            rc = CS_ERR_UNAVAILABLE;
+        if (!cs_err_retriable(rc))
+            break;
+    }
+    return rc;
 }
 
 /* Runs process() over recs[0..n), splitting on permanent failure when `split`. */
@@ -346,20 +364,20 @@ static cs_err_t cs_dead_letter(cs_consumer_t *c)
 /*
  * At-least-once: waits for the delivery report of everything the batch produced, the
  * processor's outputs and the dead letters alike. The batch's offsets are stored only after
- * this, so an offset is never committed ahead of an output a crash could still lose.
+ * this, so an offset is never committed ahead of an output a crash could still lose. A
+ * permanent refusal (a record the broker will never take) is returned as such, so the
+ * caller can narrow it down; anything else retries the batch (process() is idempotent).
  */
 static cs_err_t cs_batch_await_deliveries(cs_consumer_t *c)
 {
     char errstr[256];
     cs_err_t rc = cs_producer_flush(c->producer, (int)c->fw.produce_timeout_ms, errstr,
                                     sizeof(errstr));
-    if (rc != CS_ERR_OK) {
-        snprintf(c->last_error, sizeof(c->last_error),
-                 "delivery of the batch's outputs and dead letters: %s", errstr);
-        return CS_ERR_UNAVAILABLE; /* retry the batch; process() is idempotent */
-    }
-    cs_dead_letter_count(c);
-    return CS_ERR_OK;
+    if (rc == CS_ERR_OK)
+        return CS_ERR_OK;
+    snprintf(c->last_error, sizeof(c->last_error),
+             "delivery of the batch's outputs and dead letters: %s", errstr);
+    return rc == CS_ERR_FATAL || cs_err_retriable(rc) ? CS_ERR_UNAVAILABLE : rc;
 }
 
 /* offset+1 of the last record of each partition in the batch (caller destroys). */
@@ -448,7 +466,7 @@ static cs_err_t cs_batch_trim_committed(cs_consumer_t *c)
 
 /* At-least-once: process (split on permanent failure), then dead letters, and every
  * delivery report of the batch waited for. */
-static cs_err_t cs_batch_commit_plain(cs_consumer_t *c)
+static cs_err_t cs_plain_attempt(cs_consumer_t *c)
 {
     cs_err_t rc = cs_process_batch(c, true);
     if (rc == CS_ERR_OK)
@@ -493,16 +511,18 @@ static cs_err_t cs_txn_attempt(cs_consumer_t *c)
 }
 
 /*
- * Exactly-once: the batch in one transaction. A permanent failure (the processor refused
- * the batch, or the broker refused a record) is narrowed down with throwaway transactions
- * until each record at fault is alone; those become dead letters and the rest is committed.
+ * One attempt at the batch (exactly-once: one transaction; at-least-once: outputs and dead
+ * letters delivered). A permanent failure (the processor refused the batch, or the broker
+ * refused a record it produced) is narrowed down with throwaway attempts until each record
+ * at fault is alone; those become dead letters and the batch is attempted again without them.
  */
-static cs_err_t cs_batch_commit_txn(cs_consumer_t *c)
+static cs_err_t cs_batch_commit(cs_consumer_t *c)
 {
-    cs_err_t rc = cs_txn_attempt(c);
+    cs_err_t (*attempt)(cs_consumer_t *) = c->transactional ? cs_txn_attempt : cs_plain_attempt;
+    cs_err_t rc = attempt(c);
     if (rc == CS_ERR_OK || cs_err_retriable(rc))
         return rc;
-    cs_log(CS_LOG_INFO, "txn", "%zu records refused (%s); probing to find the cause", c->n,
+    cs_log(CS_LOG_INFO, "batch", "%zu records refused (%s); probing to find the cause", c->n,
            c->last_error);
     if (c->proc->on_batch_end)
         c->proc->on_batch_end(c->state, false);
@@ -514,7 +534,7 @@ static cs_err_t cs_batch_commit_txn(cs_consumer_t *c)
     for (size_t i = 0; i < c->n; i++)
         if (c->recs[i].reject != CS_ERR_OK)
             c->recs[i].dead = true; /* keeps its reason; process() does not see it again */
-    rc = cs_txn_attempt(c);
+    rc = attempt(c);
     if (rc != CS_ERR_OK && !cs_err_retriable(rc)) {
         snprintf(c->last_error, sizeof(c->last_error), "batch refused again after probing (%s)",
                  cs_err_name(rc));
@@ -529,7 +549,7 @@ static cs_err_t cs_batch_flush(cs_consumer_t *c)
     if (c->n == 0)
         return CS_ERR_OK;
     int64_t t0 = cs_mono_us();
-    cs_err_t rc = c->transactional ? cs_batch_commit_txn(c) : cs_batch_commit_plain(c);
+    cs_err_t rc = cs_batch_commit(c);
     if (c->proc->on_batch_end)
         c->proc->on_batch_end(c->state, rc == CS_ERR_OK);
     if (rc != CS_ERR_OK) {
@@ -538,8 +558,7 @@ static cs_err_t cs_batch_flush(cs_consumer_t *c)
     }
     if (c->n == 0)
         return CS_ERR_OK; /* everything had been committed already */
-    if (c->transactional)
-        cs_dead_letter_count(c);
+    cs_dead_letter_count(c);
     cs_store_offsets(c);
 
     int64_t now_ms = cs_wall_ms();

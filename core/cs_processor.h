@@ -25,7 +25,11 @@
  * Guarantee: at-least-once. A crash repeats at most the uncommitted records, so
  * every process() must be idempotent (sinks write on the message id). Records process()
  * produces with cs_producer_send() are waited for, with the batch's dead letters, before
- * the batch's offsets are stored: a failed delivery retries the batch.
+ * the batch's offsets are stored: a failed delivery retries the batch. A record the broker
+ * refuses for good (too large, invalid) is narrowed down like a sink's refusal: the batch is
+ * processed again in halves, each half's outputs flushed and delivered (repeats, which an
+ * at-least-once topic's readers accept), until the input record whose output was refused is
+ * alone; it is dead-lettered and the batch processed once more without it.
  *
  * Transactional processors (`.transactional = true`, for Kafka-to-Kafka processors):
  * exactly-once into their output topics, for read_committed readers. The shared producer

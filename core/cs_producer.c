@@ -57,7 +57,13 @@ static void cs_producer_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, voi
     producer->pending--;
     if (msg->err) {
         cs_counter_inc(producer->delivery_errors);
-        if (producer->failed++ == 0) {
+        /* The batch's deciding error is the first, unless a later one is a record the broker
+         * refused for good: a failed transaction purges its other records, and their reports
+         * ("Purged in queue", retriable) may come first — the batch would be retried forever
+         * instead of having the refused record found and dead-lettered. */
+        bool refused = cs_kafka_err(msg->err) == CS_ERR_REJECTED;
+        if (producer->failed++ == 0 ||
+            (refused && cs_kafka_err(producer->first_err) != CS_ERR_REJECTED)) {
             producer->first_err = msg->err;
             snprintf(producer->first_errstr, sizeof(producer->first_errstr),
                      "delivery to %s [%d] failed: %s", rd_kafka_topic_name(msg->rkt),
@@ -270,6 +276,8 @@ cs_err_t cs_producer_flush(cs_producer_t *producer, int timeout_ms, char *errstr
 {
     cs_err_t status = CS_ERR_OK;
     int64_t deadline = cs_mono_ms() + timeout_ms;
+    if (!producer->rk && producer->pending == 0 && producer->failed == 0)
+        return CS_ERR_OK; /* nothing sent since the client was lost: nothing to wait for */
     if (!producer->rk) {
         snprintf(errstr, errstr_size, "no producer client");
         return cs_producer_recreate(producer, "no client") == CS_ERR_OK ? CS_ERR_UNAVAILABLE
