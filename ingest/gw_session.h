@@ -96,6 +96,7 @@ struct gw_loop {
     gw_timers_t timers;            /* the sessions' timers; one lws timer wakes them */
     lws_sorted_usec_list_t timers_sul;
     int64_t timers_at_ms;          /* when timers_sul fires; 0: not scheduled */
+    int64_t timers_slack_ms;       /* wake-ups rounded up to multiples of this */
     uv_loop_t uv;                  /* event.lib=uv: the thread's loop, which lws joins */
     bool uv_used;
 };
