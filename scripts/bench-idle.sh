@@ -12,7 +12,9 @@
 #   kernel    /proc/meminfo Slab plus /proc/net/sockstat's TCP buffer pages, after minus
 #             before: both ends of each loopback connection (the server's end alone is
 #             about half), and whatever else the machine did meanwhile;
-#   loadgen   the clients' VmRSS per connection (not a server cost; for scale).
+#   loadgen   the clients' VmRSS per connection (not a server cost; for scale);
+#   CPU       the gateways' CPU (cores) over WINDOW seconds of holding: what idle
+#             connections cost (pings every idle.timeout.ms / 2, housekeeping).
 # Prints a table, writes idle.json under RESULTS.
 #
 #   scripts/bench-idle.sh                            STEPS="10000 50000 100000"
@@ -20,6 +22,7 @@
 #
 # Settings: STEPS, PER_GATEWAY (most connections per gateway and loadgen, default 16000),
 # CONNECT_RATE (new connections per second over all loadgens, default 2000), SETTLE (s, 5),
+# WINDOW (s of holding over which the gateways' CPU is measured, default 10),
 # ROOM_SIZE (30), RESULTS (default results/idle-<time>), KEEP_SERVICES=1, CS_KAFKA_PORT
 # (61092), CS_PG_PORT (61432), GATEWAY_OPTS (extra -X options for the gateways).
 set -euo pipefail
@@ -33,6 +36,7 @@ STEPS=${STEPS:-"10000 50000 100000"}
 PER_GATEWAY=${PER_GATEWAY:-16000}
 CONNECT_RATE=${CONNECT_RATE:-2000}
 SETTLE=${SETTLE:-5}
+WINDOW=${WINDOW:-10}
 ROOM_SIZE=${ROOM_SIZE:-30}
 RESULTS=${RESULTS:-$REPO/results/idle-$(date -u +%Y%m%d-%H%M%S)}
 read -r -a GATEWAY_OPTS <<<"${GATEWAY_OPTS:-}"
@@ -44,6 +48,7 @@ BENCH=bench-idle
 . "$REPO/scripts/bench-lib.sh"
 [[ -x $LOADGEN && -x $GATEWAY ]] || die "build first: $LOADGEN or $GATEWAY is missing"
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
 tcp_mem_kb() { awk '$1 == "TCP:" {for (i = 2; i < NF; i++) if ($i == "mem") print $(i + 1) * 4}' /proc/net/sockstat; }
@@ -61,7 +66,7 @@ log "services: Kafka 127.0.0.1:$CS_KAFKA_PORT, PostgreSQL 127.0.0.1:$CS_PG_PORT"
 eval "$("$REPO/scripts/services.sh" env)"
 echo "[" >"$RESULTS/idle.json"
 first=1
-printf '\n%9s %8s %8s %10s %10s %10s %9s %8s\n' connections gateways joined "gateway B" "kernel B" "loadgen B" "gw MiB" failed
+printf '\n%9s %8s %8s %10s %10s %10s %9s %8s %9s %9s\n' connections gateways joined "gateway B" "kernel B" "loadgen B" "gw MiB" failed "connect s" "gw cores"
 for N in $STEPS; do
   G=$(( (N + PER_GATEWAY - 1) / PER_GATEWAY ))
   log "step N=$N: $G gateway(s), $G loadgen(s), $CONNECT_RATE connections/s in all"
@@ -102,15 +107,20 @@ for N in $STEPS; do
   gw_after=0; for p in "${gw_pids[@]}"; do gw_after=$((gw_after + $(rss_kb "$p"))); done
   slab_after=$(slab_kb) tcp_after=$(tcp_mem_kb)
   lg_rss=0; for p in "${lg_pids[@]}"; do lg_rss=$((lg_rss + $(rss_kb "$p"))); done
+  t0=0; for p in "${gw_pids[@]}"; do t0=$((t0 + $(cpu_ticks "$p"))); done
+  sleep "$WINDOW"
+  t1=0; for p in "${gw_pids[@]}"; do t1=$((t1 + $(cpu_ticks "$p"))); done
+  idle_cores=$(echo "scale=3; ($t1 - $t0) / $(getconf CLK_TCK) / $WINDOW" | bc)
   for p in "${lg_pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
   for p in "${lg_pids[@]}"; do wait "$p" || true; done
   for p in "${gw_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${gw_pids[@]}"; do wait "$p" || true; done
   step=$(python3 - "$N" "$G" "$held" "$connect_s" "$gw_before" "$gw_after" "$slab_before" "$slab_after" \
-      "$tcp_before" "$tcp_after" "$lg_rss" "$RESULTS"/loadgen-"$N"-*.json <<'PY'
+      "$tcp_before" "$tcp_after" "$lg_rss" "$idle_cores" "$RESULTS"/loadgen-"$N"-*.json <<'PY'
 import json, sys
 n, g, held, connect_s, gwb, gwa, sb, sa, tb, ta, lgr = map(int, sys.argv[1:12])
-reports = [json.load(open(f)) for f in sys.argv[12:] if open(f).read().strip()]
+idle_cores = float(sys.argv[12])
+reports = [json.load(open(f)) for f in sys.argv[13:] if open(f).read().strip()]
 joined = sum(r["joined"] for r in reports)
 per = lambda kb: round(kb * 1024 / joined) if joined else None
 print(json.dumps({
@@ -121,7 +131,8 @@ print(json.dumps({
     "gateway_rss_before_kb": gwb, "gateway_rss_after_kb": gwa,
     "gateway_bytes_per_conn": per(gwa - gwb),
     "kernel_kb": (sa - sb) + (ta - tb), "kernel_bytes_per_conn_both_ends": per((sa - sb) + (ta - tb)),
-    "loadgen_rss_kb": lgr, "loadgen_bytes_per_conn": per(lgr)}))
+    "loadgen_rss_kb": lgr, "loadgen_bytes_per_conn": per(lgr),
+    "gateway_cores_holding": idle_cores}))
 PY
 )
   [[ $first == 1 ]] || echo "," >>"$RESULTS/idle.json"
@@ -130,9 +141,10 @@ PY
   python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])
-print("%9d %8d %8d %10s %10s %10s %9.1f %8d" % (s["connections"], s["gateways"], s["joined"],
+print("%9d %8d %8d %10s %10s %10s %9.1f %8d %9d %9.3f" % (s["connections"], s["gateways"], s["joined"],
       s["gateway_bytes_per_conn"], s["kernel_bytes_per_conn_both_ends"], s["loadgen_bytes_per_conn"],
-      s["gateway_rss_after_kb"] / 1024, s["connect_failed"] + s["closed_by_server"]))' "$step"
+      s["gateway_rss_after_kb"] / 1024, s["connect_failed"] + s["closed_by_server"], s["connect_s"],
+      s["gateway_cores_holding"]))' "$step"
 done
 echo "]" >>"$RESULTS/idle.json"
 echo "results: $RESULTS"
