@@ -31,11 +31,8 @@
 # index and the Qdrant double, default 10; 0 = as urgent as delivery).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${CS_BUILD:-$REPO/build}
-export CS_BUILD=$BUILD
-export CS_KAFKA_PORT=${CS_KAFKA_PORT:-61092}
-export CS_PG_PORT=${CS_PG_PORT:-61432}
-export CS_VAR=${CS_VAR:-$REPO/var}
+BENCH=bench-capacity
+. "$REPO/scripts/bench-lib.sh"
 STEPS=${STEPS:-"500 1000 2000 5000 10000 20000"}
 HOLD=${HOLD:-25}
 WARMUP=${WARMUP:-60}
@@ -64,9 +61,7 @@ CAP="python3 $REPO/scripts/capacity.py"
 mkdir -p "$RESULTS/logs"
 TITLE="$(nproc) cores, everything on one machine"
 [[ $MODE == double ]] && { GATEWAYS=1; TITLE="loadgen + protocol double, not chatstream"; }
-BENCH=bench-capacity
-[[ $MODE == double ]] && OWN_SERVICES=0
-. "$REPO/scripts/bench-lib.sh"
+[[ $MODE == double ]] && OWN_SERVICES=0  # bench_cleanup: no services to stop
 [[ -x $LOADGEN ]] || die "build first: $LOADGEN is missing (cmake --build build)"
 cat >"$RESULTS/meta.json" <<JSON
 {"started":"$(date -u +%FT%TZ)","host":"$(hostname)","cores":$(nproc),"mem_gb":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),

@@ -27,11 +27,8 @@
 # (61092), CS_PG_PORT (61432), GATEWAY_OPTS (extra -X options for the gateways).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${CS_BUILD:-$REPO/build}
-export CS_BUILD=$BUILD
-export CS_KAFKA_PORT=${CS_KAFKA_PORT:-61092}
-export CS_PG_PORT=${CS_PG_PORT:-61432}
-export CS_VAR=${CS_VAR:-$REPO/var}
+BENCH=bench-idle
+. "$REPO/scripts/bench-lib.sh"
 STEPS=${STEPS:-"10000 50000 100000"}
 PER_GATEWAY=${PER_GATEWAY:-16000}
 CONNECT_RATE=${CONNECT_RATE:-2000}
@@ -44,8 +41,6 @@ export CHATSTREAM_AUTH_SECRET=${CHATSTREAM_AUTH_SECRET:-bench-$(head -c 12 /dev/
 LOADGEN=$BUILD/tools/loadgen/chatstream-loadgen
 GATEWAY=$BUILD/ingest/chatstream-gateway
 mkdir -p "$RESULTS/logs"
-BENCH=bench-idle
-. "$REPO/scripts/bench-lib.sh"
 [[ -x $LOADGEN && -x $GATEWAY ]] || die "build first: $LOADGEN or $GATEWAY is missing"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }

@@ -1,7 +1,16 @@
 # bench-lib.sh — what the pipeline benchmarks (bench-capacity.sh, bench-idle.sh) share:
-# logging, fixed ports, waiting for a component, starting one in the background. The caller
-# sets BENCH (its name, for the log), RESULTS (the run's directory, logs under RESULTS/logs)
-# before sourcing; PIDS lists what bench_cleanup stops.
+# the build and ports they use, logging, fixed ports for components, waiting for a component,
+# starting one in the background, cleaning up on exit. The caller sets REPO and BENCH (its
+# name, for the log) before sourcing, and RESULTS (the run's directory, logs under
+# RESULTS/logs) before starting anything; PIDS lists what bench_cleanup stops.
+
+# The build to run and the services' ports: the benchmarks' own, above the ephemeral range
+# and away from the tests'.
+BUILD=${CS_BUILD:-$REPO/build}
+export CS_BUILD=$BUILD
+export CS_KAFKA_PORT=${CS_KAFKA_PORT:-61092}
+export CS_PG_PORT=${CS_PG_PORT:-61432}
+export CS_VAR=${CS_VAR:-$REPO/var}
 
 PIDS=()
 log() { printf '[%s %s] %s\n' "$BENCH" "$(date -u +%T)" "$*" >&2; }
