@@ -276,9 +276,9 @@ cs_err_t cs_producer_flush(cs_producer_t *producer, int timeout_ms, char *errstr
 {
     cs_err_t status = CS_ERR_OK;
     int64_t deadline = cs_mono_ms() + timeout_ms;
-    if (!producer->rk && producer->pending == 0 && producer->failed == 0)
-        return CS_ERR_OK; /* nothing sent since the client was lost: nothing to wait for */
     if (!producer->rk) {
+        if (producer->pending == 0 && producer->failed == 0)
+            return CS_ERR_OK; /* nothing sent since the client was lost: nothing to wait for */
         snprintf(errstr, errstr_size, "no producer client");
         return cs_producer_recreate(producer, "no client") == CS_ERR_OK ? CS_ERR_UNAVAILABLE
                                                                         : CS_ERR_FATAL;

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ---- rooms --------------------------------------------------------------------------- */
 
 static uint32_t gw_hash(const char *s)
@@ -593,6 +592,27 @@ void gw_ws_closed(gw_session_t *s)
 
 #define GW_BATCH_BYTES 65536
 
+/* A server frame's header (unmasked): FIN + opcode, then the length in 1, 3 or 9 bytes.
+ * Returns its size. */
+static size_t gw_ws_header(unsigned char h[10], unsigned char fin_opcode, size_t len)
+{
+    h[0] = fin_opcode;
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+        return 4;
+    }
+    h[1] = 127;
+    for (int i = 0; i < 8; i++)
+        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    return 10;
+}
+
 /* When two or more text frames are queued, frames them ourselves (server frames are not
  * masked: 0x81, then the length in 1, 3 or 9 bytes) into one buffer and hand lws that as
  * raw bytes — one send() for the lot instead of one per message. A room's burst (fan-out
@@ -612,23 +632,7 @@ static int gw_write_batch(gw_session_t *s)
         gw_outq_t *q = s->outq;
         size_t len = q->frame->len;
         unsigned char h[10];
-        size_t hn;
-        h[0] = 0x81; /* FIN + text */
-        if (len < 126) {
-            h[1] = (unsigned char)len;
-            hn = 2;
-        } else if (len < 65536) {
-            h[1] = 126;
-            h[2] = (unsigned char)(len >> 8);
-            h[3] = (unsigned char)len;
-            hn = 4;
-        } else {
-            h[1] = 127;
-            for (int i = 0; i < 8; i++)
-                h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-            hn = 10;
-        }
-        cs_buf_append(b, h, hn);
+        cs_buf_append(b, h, gw_ws_header(h, 0x81 /* FIN + text */, len));
         cs_buf_append(b, q->frame->buf + LWS_PRE, len);
         if (b->oom)
             return -1;
@@ -658,15 +662,14 @@ static void gw_write_close(gw_session_t *s)
     size_t wlen = strlen(why);
     if (wlen > 123) /* a control frame's payload is at most 125 bytes */
         wlen = 123;
-    unsigned char f[LWS_PRE + 4 + 123];
+    unsigned char f[LWS_PRE + 2 + 2 + 123];
     unsigned char *p = f + LWS_PRE;
+    size_t hn = gw_ws_header(p, 0x88 /* FIN + close */, 2 + wlen); /* code + reason */
     int code = gw_close_code(s->close_why);
-    p[0] = 0x88; /* FIN + close */
-    p[1] = (unsigned char)(2 + wlen);
-    p[2] = (unsigned char)(code >> 8);
-    p[3] = (unsigned char)code;
-    memcpy(p + 4, why, wlen);
-    lws_write(s->wsi, p, 4 + wlen, LWS_WRITE_RAW);
+    p[hn] = (unsigned char)(code >> 8);
+    p[hn + 1] = (unsigned char)code;
+    memcpy(p + hn + 2, why, wlen);
+    lws_write(s->wsi, p, hn + 2 + wlen, LWS_WRITE_RAW);
 }
 
 static int gw_writeable(gw_session_t *s)
