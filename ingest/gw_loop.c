@@ -5,6 +5,7 @@
 #include "gw_session.h"
 
 #include "cs_log.h"
+#include "cs_lws_uv.h"
 #include "cs_time.h"
 
 #include <arpa/inet.h>
@@ -495,17 +496,10 @@ void gw_loop_destroy(gw_loop_t *loop)
     if (!loop)
         return;
     gw_loop_stop(loop);
-    lws_context_destroy(loop->ctx);
-    if (loop->uv_used) {
-        /* On libuv the destroy is spread over time: lws closes its handles, the loop has to
-         * run until they are closed, then a second destroy finishes (lws 4.1's foreign-loop
-         * example does the same; one call left 684 KB per gateway to LeakSanitizer). */
-        for (int i = 0; i < 1000 && uv_run(&loop->uv, UV_RUN_NOWAIT); i++)
-            ;
+    if (loop->uv_used)
+        cs_lws_uv_destroy(loop->ctx, &loop->uv);
+    else
         lws_context_destroy(loop->ctx);
-        for (int i = 0; i < 1000 && uv_loop_close(&loop->uv) == UV_EBUSY; i++)
-            uv_run(&loop->uv, UV_RUN_NOWAIT);
-    }
     gw_event_t *ev = loop->inbox;
     while (ev) {
         gw_event_t *n = ev->next;

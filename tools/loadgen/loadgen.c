@@ -21,6 +21,7 @@
  */
 #include "cs_conf.h"
 #include "cs_log.h"
+#include "cs_lws_uv.h"
 #include "cs_rand.h"
 #include "cs_time.h"
 #ifdef LG_HAVE_JWT
@@ -1395,12 +1396,10 @@ oom:
     fprintf(stderr, "chatstream-loadgen: out of memory\n");
     status = 1;
 done:
-    if (lg->context)
+    if (lg->uv)
+        cs_lws_uv_destroy(lg->context, lg->uv);
+    else if (lg->context)
         lws_context_destroy(lg->context);
-    if (lg->uv) { /* let lws's handles finish closing, then the loop */
-        uv_run(lg->uv, UV_RUN_NOWAIT);
-        uv_loop_close(lg->uv);
-    }
     if (lg->users) {
         for (uint32_t i = 0; i < lg->nusers; i++) {
             free(lg->users[i].seen);
