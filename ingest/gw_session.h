@@ -65,6 +65,8 @@ typedef struct gw_session {
     int njoins;
     gw_close_t close_why;
     bool closing;
+    bool flush_listed;               /* on the loop's flush list (gw_loop_drain) */
+    struct gw_session *flush_next;
     /* HTTP */
     cs_buf_t body;
     int status;
@@ -92,6 +94,8 @@ struct gw_loop {
     gw_room_t *rooms[4096];
     cs_buf_t scratch;
     cs_buf_t batch; /* several queued frames framed into one write (gw_write_batch) */
+    bool draining;        /* in gw_loop_drain: queued frames wait for its flush */
+    gw_session_t *flush;  /* sessions with frames queued during this drain */
     struct lws_http_mount *mounts; /* must outlive the context */
     gw_timers_t timers;            /* the sessions' timers; one lws timer wakes them */
     lws_sorted_usec_list_t timers_sul;
@@ -117,6 +121,9 @@ int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
 void gw_ws_on_event(gw_loop_t *loop, gw_event_t *ev);
 void gw_ws_on_timer(gw_session_t *s);
 void gw_ws_closed(gw_session_t *s);
+/* Writes what is queued to the client now, outside lws's writeable callback; what the
+ * socket cannot take waits for that callback. */
+void gw_ws_flush(gw_session_t *s);
 
 /* gw_http.c */
 int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, gw_session_t *s,

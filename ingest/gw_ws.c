@@ -613,15 +613,14 @@ static size_t gw_ws_header(unsigned char h[10], unsigned char fin_opcode, size_t
     return 10;
 }
 
-/* When two or more text frames are queued, frames them ourselves (server frames are not
- * masked: 0x81, then the length in 1, 3 or 9 bytes) into one buffer and hand lws that as
- * raw bytes — one send() for the lot instead of one per message. A room's burst (fan-out
- * commits a transaction of many messages at once) then costs each member one syscall.
+/* Frames the queued text frames up to the next ping ourselves (server frames are not
+ * masked: 0x81, then the length in 1, 3 or 9 bytes) into one buffer, at most
+ * GW_BATCH_BYTES, and hands lws that as raw bytes — one send() for the lot instead of one
+ * per message: a room's burst costs each member one syscall. lws keeps what the socket did
+ * not take and sends it before anything else (a ping, a pong) on the connection.
  * Returns -1 when the connection failed, else 0; what it could not take stays queued. */
 static int gw_write_batch(gw_session_t *s)
 {
-    if (!s->outq || s->outq->ping || !s->outq->next || s->outq->next->ping)
-        return 0;
     cs_buf_t *b = &s->loop->batch;
     cs_buf_reset(b);
     unsigned char pre[LWS_PRE] = {0};
@@ -644,10 +643,28 @@ static int gw_write_batch(gw_session_t *s)
         free(q);
         frames++;
     }
-    cs_counter_add(s->loop->gw->m.write_batches, 1);
-    cs_counter_add(s->loop->gw->m.batched_frames, (uint64_t)frames);
+    if (!frames)
+        return 0;
+    if (frames > 1) {
+        cs_counter_add(s->loop->gw->m.write_batches, 1);
+        cs_counter_add(s->loop->gw->m.batched_frames, (uint64_t)frames);
+    }
     return lws_write(s->wsi, (unsigned char *)b->data + LWS_PRE, b->len - LWS_PRE,
                      LWS_WRITE_RAW) < 0 ? -1 : 0;
+}
+
+void gw_ws_flush(gw_session_t *s)
+{
+    /* a close, a ping or bytes lws still holds: the writeable callback's turn */
+    while (s->outq && !s->closing && !s->outq->ping && !lws_partial_buffered(s->wsi)) {
+        if (gw_write_batch(s) < 0) {
+            /* not from inside a callback: lws closes it from its loop */
+            lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+            return;
+        }
+    }
+    if (s->outq || s->closing)
+        lws_callback_on_writable(s->wsi);
 }
 
 /*
@@ -681,28 +698,21 @@ static int gw_writeable(gw_session_t *s)
     /* several frames per callback while the socket takes them (lws buffers a partial
      * send itself and then reports the pipe choked) */
     for (int n = 0; n < 64 && s->outq && !(n > 0 && lws_send_pipe_choked(s->wsi)); n++) {
-        if (gw_write_batch(s) < 0)
-            return -1;
-        if (!s->outq)
-            break;
+        if (!s->outq->ping) {
+            if (gw_write_batch(s) < 0)
+                return -1;
+            continue;
+        }
         gw_outq_t *q = s->outq;
         s->outq = q->next;
         if (!s->outq)
             s->outq_tail = NULL;
-        int rc;
-        if (q->ping) {
-            /* with a payload: lws 4.1.6 drops an empty PONG without calling us back, so
-             * a client answering an empty ping would still be closed as idle */
-            unsigned char buf[LWS_PRE + 4] = {0};
-            memcpy(buf + LWS_PRE, "ping", 4);
-            rc = lws_write(s->wsi, buf + LWS_PRE, 4, LWS_WRITE_PING);
-        } else {
-            s->outq_bytes -= q->frame->len;
-            rc = lws_write(s->wsi, q->frame->buf + LWS_PRE, q->frame->len, LWS_WRITE_TEXT);
-            gw_frame_unref(q->frame);
-        }
         free(q);
-        if (rc < 0)
+        /* with a payload: lws 4.1.6 drops an empty PONG without calling us back, so a
+         * client answering an empty ping would still be closed as idle */
+        unsigned char buf[LWS_PRE + 4] = {0};
+        memcpy(buf + LWS_PRE, "ping", 4);
+        if (lws_write(s->wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 0)
             return -1;
     }
     if (s->outq || s->closing)
