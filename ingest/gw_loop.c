@@ -104,18 +104,23 @@ void gw_event_free(gw_event_t *ev)
     free(ev);
 }
 
-/* Any thread: appends to the loop's inbox and wakes its service thread. */
+/* Any thread: appends to the loop's inbox and wakes its service thread — only for the
+ * first event of an empty inbox: a wake-up is a pipe write, and the drain it causes takes
+ * everything queued until then (one per ack and per fan-out batch was ~2,400 writes a
+ * second per gateway at 1,000 users). */
 void gw_loop_post(gw_loop_t *loop, gw_event_t *ev)
 {
     ev->next = NULL;
     pthread_mutex_lock(&loop->lock);
+    bool wake = !loop->inbox;
     if (loop->inbox_tail)
         loop->inbox_tail->next = ev;
     else
         loop->inbox = ev;
     loop->inbox_tail = ev;
     pthread_mutex_unlock(&loop->lock);
-    lws_cancel_service(loop->ctx);
+    if (wake)
+        lws_cancel_service(loop->ctx);
 }
 
 /*
