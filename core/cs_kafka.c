@@ -248,6 +248,13 @@ rd_kafka_conf_t *cs_kafka_conf_new(cs_kafka_role_t role, const char *brokers,
             !cs_kafka_set(kconf, "compression.type", "lz4", errstr, errstr_size))
             goto err;
     } else {
+        char wait_ms[16];
+        snprintf(wait_ms, sizeof(wait_ms), "%d",
+                 ctx->fetch_wait_ms > 0 ? ctx->fetch_wait_ms : CS_KAFKA_FETCH_WAIT_MS);
+        if (!cs_kafka_set(kconf, "fetch.min.bytes", CS_KAFKA_FETCH_MIN_BYTES, errstr,
+                          errstr_size) ||
+            !cs_kafka_set(kconf, "fetch.wait.max.ms", wait_ms, errstr, errstr_size))
+            goto err;
         /* At-least-once: offsets are stored by the framework after the sink is durable. */
         if (!cs_kafka_set(kconf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
             !cs_kafka_set(kconf, "enable.auto.commit", "true", errstr, errstr_size) ||

@@ -27,9 +27,17 @@ typedef struct cs_kafka_ctx {
     cs_counter_t *errors;       /* chatstream_kafka_errors_total */
     volatile int fatal;         /* set when librdkafka reports a fatal error */
     atomic_bool broker_up;      /* false after ALL_BROKERS_DOWN until statistics show one UP */
+    int fetch_wait_ms;          /* consumers: fetch.wait.max.ms (0: CS_KAFKA_FETCH_WAIT_MS) */
     /* partition lag gauges, owned here so they can be removed on revoke */
     struct cs_kafka_lag *lags;
 } cs_kafka_ctx_t;
+
+/* A consumer's fetch is answered when CS_KAFKA_FETCH_MIN_BYTES have accumulated or after
+ * fetch.wait.max.ms, not as soon as one record is there: under load every consumer was
+ * sending a fetch per round trip (the fan-out ~300 a second at 1,000 users), and requests,
+ * not bytes, are what the broker's CPU goes on. kafka.consumer.fetch.* override both. */
+#define CS_KAFKA_FETCH_MIN_BYTES "65536"
+#define CS_KAFKA_FETCH_WAIT_MS 10
 
 /* Returns a configured rd_kafka_conf_t (caller owns it) or NULL with errstr. */
 rd_kafka_conf_t *cs_kafka_conf_new(cs_kafka_role_t role, const char *brokers,

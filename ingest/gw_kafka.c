@@ -246,7 +246,6 @@ bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size)
         !gw_set(cc, "enable.auto.commit", "false", errstr, errstr_size) ||
         !gw_set(cc, "auto.offset.reset", "latest", errstr, errstr_size) ||
         !gw_set(cc, "isolation.level", "read_committed", errstr, errstr_size) ||
-        !gw_set(cc, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
         !gw_set(cc, "statistics.interval.ms", "1000", errstr, errstr_size)) {
         rd_kafka_conf_destroy(cc);
         return false;
