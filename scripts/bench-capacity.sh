@@ -14,7 +14,7 @@
 # the machine's busy CPU, to show how much others used), scrapes /metrics, and the report
 # prints a table, writes capacity.json and draws charts (gnuplot) under RESULTS.
 #
-#   scripts/bench-capacity.sh                           STEPS="500 1000 2000 5000 10000 20000"
+#   scripts/bench-capacity.sh                           STEPS="500 1000 1500 2000 5000 10000 20000"
 #   STEPS="200 500" HOLD=10 scripts/bench-capacity.sh   a quick look
 #   CS_GATEWAY=double scripts/bench-capacity.sh          one protocol double (tests/doubles/
 #                 gateway_double_fast.c) instead of the pipeline: the loadgen and this script
@@ -33,7 +33,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=bench-capacity
 . "$REPO/scripts/bench-lib.sh"
-STEPS=${STEPS:-"500 1000 2000 5000 10000 20000"}
+STEPS=${STEPS:-"500 1000 1500 2000 5000 10000 20000"}
 HOLD=${HOLD:-25}
 WARMUP=${WARMUP:-60}
 FANOUTS=${FANOUTS:-1}
