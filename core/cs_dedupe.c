@@ -184,6 +184,14 @@ size_t cs_dedupe_entries(const cs_dedupe_t *d)
     return (size_t)(d->tail - d->head);
 }
 
+int64_t cs_dedupe_span_ms(const cs_dedupe_t *d)
+{
+    if (d->tail == d->head)
+        return 0;
+    int64_t span = d->max_ts - d->ring[d->head & d->ring_mask].ts;
+    return span > 0 ? span : 0;
+}
+
 size_t cs_dedupe_bytes(const cs_dedupe_t *d)
 {
     return sizeof(*d) + (size_t)(d->ring_mask + 1) * sizeof(*d->ring) +

@@ -56,6 +56,10 @@ bool cs_dedupe_observe(cs_dedupe_t *dedupe, const char *user, size_t user_len, c
                        size_t cmid_len, int64_t ts, int64_t offset);
 /* Entries held, and bytes allocated for them. */
 size_t cs_dedupe_entries(const cs_dedupe_t *dedupe);
+/* How far back the window reaches, by envelope ts: the newest ts seen minus the oldest
+ * entry's (0 when empty). Once the window is full (entries = max_records), a repeat older
+ * than this is no longer recognised. */
+int64_t cs_dedupe_span_ms(const cs_dedupe_t *dedupe);
 size_t cs_dedupe_bytes(const cs_dedupe_t *dedupe);
 
 /* SipHash-2-4 with a 128-bit result (exposed for tests). */

@@ -139,6 +139,7 @@ typedef struct gw_metrics {
     cs_counter_t *fanout_local;    /* records read from this region's chat.fanout */
     cs_counter_t *fanout_remote;   /* records read from other regions' mirrored topics */
     cs_counter_t *fanout_repeats;  /* records dropped: their id was delivered already */
+    cs_gauge_t *dedupe_window_s;   /* how far back, by message time, ids are remembered */
     cs_histogram_t *ack_seconds;
     cs_counter_t *rejected[16];    /* by gw_reject_t */
     cs_counter_t *closed[16];      /* by gw_close_t */
@@ -192,6 +193,7 @@ struct gw {
     atomic_bool fanout_assigned;
     pthread_t kafka_thread;
     struct cs_dedupe *fanout_seen; /* ids already pushed (Kafka thread only); NULL = off */
+    int64_t dedupe_checked_ms, dedupe_warned_ms; /* gw_dedupe_check's clock (Kafka thread) */
     int64_t fanout_seq;
     /* history (gw_history.c) */
     struct gw_history *history;

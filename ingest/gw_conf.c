@@ -54,9 +54,10 @@ const cs_conf_def_t gw_conf_defs[] = {
           "Other regions' fan-out topics mirrored into this cluster (comma-separated full "
           "names, e.g. b.chat.fanout with MirrorMaker 2's default policy): their messages are "
           "delivered too."),
-    R_INT(dedupe_ids, "fanout.dedupe.ids", "100000", 0, 10000000,
-          "Message ids remembered so a record seen again (MirrorMaker repeats what it copied "
-          "but had not committed when cut) is not pushed twice. 0: off."),
+    R_INT(dedupe_ids, "fanout.dedupe.ids", "250000", 0, 10000000,
+          "Message ids remembered so a record seen again (a crashed at-least-once fan-out's "
+          "copies, MirrorMaker's repeats) is not pushed twice: keep it above the message "
+          "rate x 11 s (~40 bytes each). 0: off."),
     R_INT(shutdown_grace_ms, "shutdown.grace.ms", "3000", 0, 60000,
           "On SIGTERM: time for pending acks and the 1001 closes to reach clients."),
     R_STR(pg_dsn, "pg.dsn", "host=127.0.0.1 port=5432 dbname=chatstream", 4096,

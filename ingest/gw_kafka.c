@@ -172,11 +172,39 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
     gw_frame_unref(first);
 }
 
+/* The copies a crashed fan-out leaves are at most its commit interval (1 s) plus its
+ * session timeout (10 s) old when they arrive; the id window has to reach that far back. */
+#define GW_DEDUPE_MIN_SPAN_MS 11000
+
+/* Once a second: the id window's reach as a gauge, and a warning (at most once a minute)
+ * when it is full and reaches back less than GW_DEDUPE_MIN_SPAN_MS — the message rate has
+ * outgrown fanout.dedupe.ids. */
+static void gw_dedupe_check(gw_t *gw, int64_t now_ms)
+{
+    if (!gw->fanout_seen || now_ms - gw->dedupe_checked_ms < 1000)
+        return;
+    gw->dedupe_checked_ms = now_ms;
+    int64_t span_ms = cs_dedupe_span_ms(gw->fanout_seen);
+    cs_gauge_set(gw->m.dedupe_window_s, (double)span_ms / 1000.0);
+    bool full = (int64_t)cs_dedupe_entries(gw->fanout_seen) >= gw->conf->dedupe_ids;
+    if (full && span_ms < GW_DEDUPE_MIN_SPAN_MS &&
+        (!gw->dedupe_warned_ms || now_ms - gw->dedupe_warned_ms >= 60000)) {
+        gw->dedupe_warned_ms = now_ms;
+        cs_log(CS_LOG_WARN, "kafka",
+               "fanout.dedupe.ids=%lld reaches back only %.1f s of messages (< %d s): a "
+               "repeat older than that (a crashed fan-out's copies) would be pushed twice; "
+               "raise it to at least the message rate x %d s",
+               (long long)gw->conf->dedupe_ids, (double)span_ms / 1000.0,
+               GW_DEDUPE_MIN_SPAN_MS / 1000, GW_DEDUPE_MIN_SPAN_MS / 1000);
+    }
+}
+
 static void *gw_kafka_main(void *arg)
 {
     gw_t *gw = arg;
     while (!atomic_load(&gw->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(gw->consumer, 20);
+        gw_dedupe_check(gw, cs_mono_ms());
         if (!m)
             continue;
         if (!m->err)

@@ -75,6 +75,10 @@ static void gw_metrics_init(gw_t *gw)
     gw->m.fanout_repeats = cs_metrics_counter(m, "chatstream_gateway_fanout_repeats_total", NULL,
                                               "Fan-out records dropped because their message "
                                               "id was pushed already (mirror repeats).");
+    gw->m.dedupe_window_s = cs_metrics_gauge(
+        m, "chatstream_gateway_dedupe_window_seconds", NULL,
+        "How far back, by message time, the ids of pushed messages are remembered "
+        "(fanout.dedupe.ids of them at most); an older repeat would be pushed twice.");
     gw->m.ack_seconds = cs_metrics_histogram(m, "chatstream_gateway_ack_seconds", NULL,
                                              "Send accepted → durable in Kafka (the ack).",
                                              cs_metrics_latency_buckets,

@@ -8,9 +8,9 @@ export CHATSTREAM_AUTH_SECRET=it-secret-0123456789abcdef
 it_start fanout -X group.id=${IT_PREFIX}fanout
 it_start persist -X group.id=${IT_PREFIX}persist
 it_start_gateway -X rate.per.user=100 -X rate.burst=100
-gw1=$IT_GW gp1=$IT_PID
-it_start_gateway -X rate.per.user=100 -X rate.burst=100
-gw2=$IT_GW gp2=$IT_PID
+gw1=$IT_GW gp1=$IT_PID gl1="$IT_DIR/gateway-$((${#IT_PIDS[@]} - 1)).log"
+it_start_gateway -X rate.per.user=100 -X rate.burst=100 -X fanout.dedupe.ids=50
+gw2=$IT_GW gp2=$IT_PID gl2="$IT_DIR/gateway-$((${#IT_PIDS[@]} - 1)).log"
 out=$(it_gw_client broadcast "$gw1,$gw2" math-101 6 20) || it_fail "$out"
 printf '%s\n' "$out" | grep '^ok:' >&2
 it_wait 60 "120 rows" '[[ $(it_rows) -ge 120 ]]'
@@ -20,6 +20,17 @@ stored=$(it_psql -d "$IT_DB" -tAc "SELECT count(*) FROM messages WHERE id::text 
 it_assert_eq "$stored" 120 "delivered ids found in PostgreSQL"
 it_assert_eq "$(it_metric "$gw1" chatstream_gateway_messages_acked_total) $(it_metric "$gw2" chatstream_gateway_messages_acked_total)" \
   "60 60" "acks per gateway (3 senders each)"
+
+# The id window: gateway 2 remembers 50 ids, so its full window reaches back over the last
+# 50 of the 120 messages only (well under the 11 s a crashed fan-out's copies may be late):
+# it warns, and its gauge says how far back; gateway 1's window (250,000) is not full.
+it_wait 15 "gateway 2 warns about its id window" "grep -q 'fanout.dedupe.ids=50 reaches back only' '$gl2'"
+span() { curl -sf "http://$1/metrics" | awk '$1 == "chatstream_gateway_dedupe_window_seconds" { print $2 }'; }
+it_wait 5 "gateway 1's window spans the 120 messages" "/usr/bin/python3 -c 'import sys; sys.exit(not float(sys.argv[1]) > 0)' \"\$(span $gw1)\""
+s1=$(span "$gw1") s2=$(span "$gw2")
+it_assert "windows: gateway 2 ($s2 s) < 11 s and <= gateway 1 ($s1 s)" \
+  "/usr/bin/python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(not (b < 11 and b <= a))' '$s1' '$s2'"
+it_assert "gateway 1 did not warn" "! grep -q 'reaches back only' '$gl1'"
 
 # HTTP on the same port: send with a token, page the history, refuse what is wrong.
 tok=$("$IT_BUILD/tools/chatstream-token" -X sub=hana -X ttl=300)

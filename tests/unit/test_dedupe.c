@@ -67,6 +67,7 @@ static void test_memory_bounds(void)
 {
     const int64_t k = 100000;
     cs_dedupe_t *d = cs_dedupe_new(k, 3600000, key_any);
+    CHECK_INT(cs_dedupe_span_ms(d), 0);
     size_t small = cs_dedupe_bytes(d);
     CHECK(small < 64 * 1024); /* starts small, grows on demand */
     char user[32], cmid[32];
@@ -77,6 +78,8 @@ static void test_memory_bounds(void)
     }
     CHECK(cs_dedupe_entries(d) <= (size_t)k + 1);
     CHECK(cs_dedupe_entries(d) >= (size_t)k);
+    /* ts rose by 1 ms a record: the window reaches back over its k (or k + 1) entries */
+    CHECK(cs_dedupe_span_ms(d) >= k - 1 && cs_dedupe_span_ms(d) <= k);
     /* 40 bytes per slot of the next power of two above k (131072): 5.25 MB. */
     CHECK(cs_dedupe_bytes(d) <= 131072 * 40 + 1024);
     fprintf(stderr, "  window of %lld records: %zu entries, %zu bytes (%.1f bytes/entry)\n",
@@ -85,6 +88,7 @@ static void test_memory_bounds(void)
     /* age: one record far newer evicts everything older than window + skew */
     obs(d, "late", "m", 1000 + 3 * k + 3600000 + CS_DEDUPE_SKEW_MS + 1000, 3 * k);
     CHECK_INT(cs_dedupe_entries(d), 1);
+    CHECK_INT(cs_dedupe_span_ms(d), 0);
     cs_dedupe_destroy(d);
 }
 
