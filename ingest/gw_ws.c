@@ -618,7 +618,7 @@ static size_t gw_ws_header(unsigned char h[10], unsigned char fin_opcode, size_t
  * GW_BATCH_BYTES, and hands lws that as raw bytes — one send() for the lot instead of one
  * per message: a room's burst costs each member one syscall. lws keeps what the socket did
  * not take and sends it before anything else (a ping, a pong) on the connection.
- * Returns -1 when the connection failed, else 0; what it could not take stays queued. */
+ * Returns -1 when the connection failed, else 0; frames past GW_BATCH_BYTES stay queued. */
 static int gw_write_batch(gw_session_t *s)
 {
     cs_buf_t *b = &s->loop->batch;
