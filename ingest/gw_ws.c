@@ -10,6 +10,7 @@
 #include "cs_time.h"
 #include "cs_utf8.h"
 #include "cs_uuid.h"
+#include "cs_ws.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,27 +593,6 @@ void gw_ws_closed(gw_session_t *s)
 
 #define GW_BATCH_BYTES 65536
 
-/* A server frame's header (unmasked): FIN + opcode, then the length in 1, 3 or 9 bytes.
- * Returns its size. */
-static size_t gw_ws_header(unsigned char h[10], unsigned char fin_opcode, size_t len)
-{
-    h[0] = fin_opcode;
-    if (len < 126) {
-        h[1] = (unsigned char)len;
-        return 2;
-    }
-    if (len < 65536) {
-        h[1] = 126;
-        h[2] = (unsigned char)(len >> 8);
-        h[3] = (unsigned char)len;
-        return 4;
-    }
-    h[1] = 127;
-    for (int i = 0; i < 8; i++)
-        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-    return 10;
-}
-
 /* Frames the queued text frames up to the next ping ourselves (server frames are not
  * masked: 0x81, then the length in 1, 3 or 9 bytes) into one buffer, at most
  * GW_BATCH_BYTES, and hands lws that as raw bytes — one send() for the lot instead of one
@@ -630,8 +610,8 @@ static int gw_write_batch(gw_session_t *s)
            (frames == 0 || b->len + s->outq->frame->len + 10 <= LWS_PRE + GW_BATCH_BYTES)) {
         gw_outq_t *q = s->outq;
         size_t len = q->frame->len;
-        unsigned char h[10];
-        cs_buf_append(b, h, gw_ws_header(h, 0x81 /* FIN + text */, len));
+        uint8_t h[CS_WS_HEADER_MAX];
+        cs_buf_append(b, h, cs_ws_header(h, CS_WS_FIN | CS_WS_TEXT, len, NULL));
         cs_buf_append(b, q->frame->buf + LWS_PRE, len);
         if (b->oom)
             return -1;
@@ -679,9 +659,9 @@ static void gw_write_close(gw_session_t *s)
     size_t wlen = strlen(why);
     if (wlen > 123) /* a control frame's payload is at most 125 bytes */
         wlen = 123;
-    unsigned char f[LWS_PRE + 2 + 2 + 123];
+    unsigned char f[LWS_PRE + CS_WS_HEADER_MAX + 2 + 123];
     unsigned char *p = f + LWS_PRE;
-    size_t hn = gw_ws_header(p, 0x88 /* FIN + close */, 2 + wlen); /* code + reason */
+    size_t hn = cs_ws_header(p, CS_WS_FIN | CS_WS_CLOSE, 2 + wlen, NULL); /* code + reason */
     int code = gw_close_code(s->close_why);
     p[hn] = (unsigned char)(code >> 8);
     p[hn + 1] = (unsigned char)code;
