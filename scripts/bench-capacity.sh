@@ -25,7 +25,8 @@
 # Kafka JIT-compiles through its first minutes and would be charged for it; default 60, 0 = off),
 # FANOUTS (fan-out instances, default 1), SIZE (100), RESULTS (default results/capacity-<time>), CATCHUP (10 s), P99_MS (250),
 # KEEP_SERVICES=1 (leave Kafka/PostgreSQL running), CS_KAFKA_PORT (61092), CS_PG_PORT (61432),
-# LOADGEN_OPTS (extra -X options for chatstream-loadgen), GATEWAY_OPTS (for the gateways),
+# LOADGEN_OPTS (extra -X options for chatstream-loadgen), LOADGEN (another chatstream-loadgen
+# binary, e.g. an older build for an A/B), GATEWAY_OPTS (for the gateways),
 # FANOUT_OPTS (for the fan-out instances; default "-X transactions=false": at-least-once
 # fan-out, the gateways drop copies by id; "-X transactions=true" measures exactly-once), BG_NICE (niceness of the semantic stages: embed,
 # index and the Qdrant double, default 10; 0 = as urgent as delivery).
@@ -56,7 +57,7 @@ read -r -a FANOUT_OPTS <<<"${FANOUT_OPTS:--X transactions=false}"
 export CHATSTREAM_AUTH_SECRET=${CHATSTREAM_AUTH_SECRET:-bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 BROKERS=127.0.0.1:$CS_KAFKA_PORT
 ADMIN=$BUILD/tools/chatstream-admin
-LOADGEN=$BUILD/tools/loadgen/chatstream-loadgen
+LOADGEN=${LOADGEN:-$BUILD/tools/loadgen/chatstream-loadgen}
 CAP="python3 $REPO/scripts/capacity.py"
 mkdir -p "$RESULTS/logs"
 TITLE="$(nproc) cores, everything on one machine"

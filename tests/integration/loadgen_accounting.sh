@@ -7,6 +7,10 @@
 #
 # Rooms of 30 over two gateways, round-robin: every room has members on both, so every
 # delivery to half of a room crosses chat.fanout from one gateway to the other.
+#
+# Then the loadgen's own WebSocket client (tools/loadgen/lg_ws.c) answers pings: 40 idle
+# users on a third gateway that pings after 0.6 s of silence and closes (4408) after 1.2 s
+# must all stay open for 4 s, having answered pings.
 . "$(dirname "$0")/lib.sh"
 it_setup loadgen_accounting
 
@@ -56,6 +60,21 @@ it_assert_eq "$(j sender_order)" 0 "out of a sender's order"
 it_assert_eq "$(j unknown)" 0 "unreadable pushes"
 it_assert_eq "$(python3 -c 'import json,sys; print(sum(json.loads(sys.argv[1])["errors"].values()))' "$out")" 0 "error frames"
 it_assert_eq "$rc" 0 "loadgen --check exit status"
+
+# pings answered: without pongs every idle connection is closed as idle after 1.2 s
+port=$(it_free_port)
+"$GW" -X listen.port="$port" -X log.level=warn -X idle.timeout.ms=1200 \
+  >"$IT_DIR/gateway-idle.log" 2>&1 &
+IT_PIDS+=("$!")
+it_wait 30 "idle gateway ready" "curl -sf http://127.0.0.1:$port/readyz >/dev/null"
+rc=0
+idle=$("$IT_BUILD/tools/loadgen/chatstream-loadgen" -X gateways="127.0.0.1:$port" -X users=40 \
+  -X scenario=idle -X duration=4 -X idle.settle=0 -X auth.mode=jwt -X run.id="it$$.i." --json \
+  2>"$IT_DIR/loadgen-idle.log") || rc=$?
+it_log "loadgen idle: $idle"
+it_assert_eq "$(it_json "$idle" joined)" 40 "idle users joined"
+it_assert_eq "$(it_json "$idle" closed)" 0 "idle connections closed by the server"
+it_assert "pings answered (>= 40)" "(( $(it_json "$idle" pings) >= 40 ))"
 
 # persistence: exactly the acked messages, once each
 it_wait 60 "persist caught up" '[[ $(it_group_lag "$PERSIST_GROUP") == 0 ]]'

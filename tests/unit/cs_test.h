@@ -7,6 +7,7 @@
 #ifndef CS_TEST_H
 #define CS_TEST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,17 @@ static inline char *cs_test_read_vectors(const char *name)
         test();                                                                                    \
         fprintf(stderr, "%s %s\n", cs_test_failures == cs_before_ ? "ok  " : "FAIL", #test);       \
     } while (0)
+
+/* A fixed-seed xorshift64: "random" inputs that are the same on every run, so a failure
+ * reproduces. */
+static inline uint64_t cs_test_rand(void)
+{
+    static uint64_t s = 88172645463325252ull;
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+}
 
 #define CS_TEST_DONE()                                                                             \
     do {                                                                                           \

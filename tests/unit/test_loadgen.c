@@ -16,15 +16,6 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static uint64_t rng_state = 88172645463325252ull;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
 static void test_hist_buckets(void)
 {
     /* every value falls in the bucket whose bounds hold it; buckets tile the line */
@@ -54,9 +45,9 @@ static void test_hist_percentiles(void)
     lg_hist_init(&h2);
     for (int i = 0; i < N; i++) {
         /* a long-tailed mix: most around 2 ms, some up to 2 s */
-        uint64_t x = 1000000 + rng() % 2000000;
+        uint64_t x = 1000000 + cs_test_rand() % 2000000;
         if (i % 100 == 0)
-            x = rng() % 2000000000ull;
+            x = cs_test_rand() % 2000000000ull;
         v[i] = x;
         lg_hist_record(i % 2 ? &h : &h2, x);
     }

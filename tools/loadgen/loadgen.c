@@ -8,10 +8,12 @@
  *   chatstream-loadgen -X scenario=idle -X users=10000 -X gateway.pgrep=chatstream-gateway
  *
  * One thread, one libwebsockets context, event-driven: a user is a struct and a
- * socket, never a thread. Users are spread over the gateways round-robin (so a
- * room's members sit on different gateways and fan-out is exercised across
- * them) and, past what one source address can open, over the source addresses
- * 127.0.0.2 .. 127.0.0.(1+source.addrs).
+ * socket, never a thread. lws connects, polls, reads and writes raw bytes; the
+ * WebSocket on top (upgrade, frames, pongs, close) is lg_ws's, because lws 4.1's
+ * client parser costs a function call per received byte. Users are spread over the
+ * gateways round-robin (so a room's members sit on different gateways and fan-out is
+ * exercised across them) and, past what one source address can open, over the source
+ * addresses 127.0.0.2 .. 127.0.0.(1+source.addrs).
  *
  * Phases: connect (paced at connect.rate, or all within bell.seconds), then run
  * (each user sends `rate` messages a second to its room, with jitter) for
@@ -24,12 +26,14 @@
 #include "cs_lws_uv.h"
 #include "cs_rand.h"
 #include "cs_time.h"
+#include "cs_ws.h"
 #ifdef LG_HAVE_JWT
 #include "cs_jwt.h"
 #endif
 #include "lg_acct.h"
 #include "lg_frame.h"
 #include "lg_hist.h"
+#include "lg_ws.h"
 
 #include <uv.h> /* before libwebsockets.h: declares its libuv helpers */
 
@@ -159,14 +163,15 @@ enum { LG_SCHOOL, LG_BELL, LG_IDLE };
 enum { LG_PHASE_CONNECT, LG_PHASE_RUN, LG_PHASE_DRAIN, LG_PHASE_DONE };
 enum {
     LG_U_IDLE,       /* not connected yet */
-    LG_U_CONNECTING, /* TCP/HTTP upgrade under way */
+    LG_U_CONNECTING, /* TCP connect or HTTP upgrade under way */
     LG_U_OPEN,       /* WebSocket open, auth sent or to send */
     LG_U_READY,      /* authenticated, join sent or to send */
     LG_U_JOINED,     /* member of its room */
     LG_U_CLOSED,     /* closed after opening */
     LG_U_FAILED,     /* never opened */
 };
-enum { LG_WANT_AUTH = 1, LG_WANT_JOIN = 2 };
+enum { LG_WANT_AUTH = 1, LG_WANT_JOIN = 2, LG_WANT_UPGRADE = 4 };
+#define LG_MAX_MESSAGE (1u << 20) /* a server message, at most */
 #define LG_RETRY_RING 8
 
 typedef struct lg_user {
@@ -183,13 +188,14 @@ typedef struct lg_user {
     int64_t next_due;         /* monotonic ns of the next send */
     int64_t connect_start;    /* monotonic ns */
     uint16_t close_code;      /* from the server's close frame */
+    bool hs_counted;          /* a failed handshake's reason is counted already */
+    char ws_key[LG_WS_KEY_LEN]; /* this connection's Sec-WebSocket-Key */
     lg_seen_t *seen;          /* one per member of the room, by idx - first of room */
     lg_room_pos_t pos;        /* place in the room's reference order */
     lg_msg_t *msgs;           /* by seq - 1 */
     uint64_t *sent_ns;        /* by seq - 1: when the first attempt was written */
     uint32_t nmsgs, cap;
-    char *frag;               /* a frame arriving in fragments */
-    size_t frag_len;
+    lg_ws_rx_t rx;            /* what the server sent, read so far */
 } lg_user_t;
 
 typedef struct lg_room {
@@ -240,7 +246,7 @@ typedef struct lg {
     lg_count_t errors[LG_MAX_COUNTS];
     lg_count_t closes[LG_MAX_COUNTS];
     lg_count_t connect_errors[LG_MAX_COUNTS];
-    uint64_t join_errors, frames_other, give_ups;
+    uint64_t join_errors, frames_other, give_ups, pings;
     struct rusage ru_run;
     double cpu_run, cpu_total;
     long rss_gw_before_kb, rss_gw_after_kb, rss_self_before_kb, rss_self_after_kb;
@@ -400,9 +406,7 @@ static void lg_user_closed(lg_t *lg, lg_user_t *u, bool opened)
     u->wsi = NULL;
     u->due = 0;
     u->retry_len = 0;
-    free(u->frag);
-    u->frag = NULL;
-    u->frag_len = 0;
+    lg_ws_rx_reset(&u->rx);
 }
 
 #ifdef LG_HAVE_JWT
@@ -429,13 +433,39 @@ static bool lg_token(lg_t *lg, const lg_user_t *u, char *out, size_t out_size)
 }
 #endif
 
-/* Writes one frame for `u` (lws allows one write per WRITEABLE callback). */
+/* Sends payload[0..len) as one frame: a client masks with a fresh key (RFC 6455 §5.3).
+ * The payload must have LWS_PRE + CS_WS_HEADER_MAX bytes of room in front of it. lws
+ * keeps what the socket does not take and sends it first. */
+static int lg_ws_send(struct lws *wsi, uint8_t fin_opcode, unsigned char *payload, size_t len)
+{
+    uint64_t r = cs_rand_u64();
+    uint8_t mask[4], h[CS_WS_HEADER_MAX];
+    memcpy(mask, &r, 4);
+    size_t hl = cs_ws_header(h, fin_opcode, len, mask);
+    cs_ws_mask(payload, len, mask, 0);
+    memcpy(payload - hl, h, hl);
+    int w = lws_write(wsi, payload - hl, hl + len, LWS_WRITE_RAW);
+    return w < (int)(hl + len) ? -1 : 0;
+}
+
+/* Writes one request for `u`: the upgrade, or one frame (one per WRITEABLE callback). */
 static int lg_user_write(lg_t *lg, lg_user_t *u)
 {
-    static unsigned char buf[LWS_PRE + 8192];
-    char *p = (char *)buf + LWS_PRE;
-    size_t cap = sizeof(buf) - LWS_PRE;
+    static unsigned char buf[LWS_PRE + CS_WS_HEADER_MAX + 8192];
+    char *p = (char *)buf + LWS_PRE + CS_WS_HEADER_MAX;
+    size_t cap = sizeof(buf) - LWS_PRE - CS_WS_HEADER_MAX;
     int n = 0;
+    if (u->want & LG_WANT_UPGRADE) {
+        u->want &= (uint8_t)~LG_WANT_UPGRADE;
+        lg_ws_key(u->ws_key);
+        size_t rl = lg_ws_request(p, cap, lg->gw_host[u->gateway], lg->gw_port[u->gateway],
+                                  lg->conf->path, u->ws_key);
+        if (!rl || lws_write(u->wsi, (unsigned char *)p, rl, LWS_WRITE_RAW) < (int)rl)
+            return -1;
+        /* lws's own client gave the server 20 s to answer the upgrade */
+        lws_set_timeout(u->wsi, PENDING_TIMEOUT_AWAITING_SERVER_RESPONSE, 20);
+        return 0;
+    }
     if (u->want & LG_WANT_AUTH) {
         u->want &= (uint8_t)~LG_WANT_AUTH;
         if (strcmp(lg->conf->auth_mode, "dev") == 0) {
@@ -485,8 +515,7 @@ static int lg_user_write(lg_t *lg, lg_user_t *u)
     }
     if (n <= 0 || (size_t)n >= cap)
         return -1;
-    int w = lws_write(u->wsi, (unsigned char *)p, (size_t)n, LWS_WRITE_TEXT);
-    if (w < n)
+    if (lg_ws_send(u->wsi, CS_WS_FIN | CS_WS_TEXT, (unsigned char *)p, (size_t)n) < 0)
         return -1;
     if (u->want || u->retry_len || u->due)
         lws_callback_on_writable(u->wsi);
@@ -620,11 +649,74 @@ static void lg_on_frame(lg_t *lg, lg_user_t *u, const char *in, size_t len)
     }
 }
 
+/* One message or control frame from the server (lg_ws_rx_feed's callback). Nonzero:
+ * close the connection. */
+static int lg_on_ws(void *ctx, uint8_t opcode, const uint8_t *payload, size_t len)
+{
+    lg_user_t *u = ctx;
+    lg_t *lg = lg_global;
+    unsigned char buf[LWS_PRE + CS_WS_HEADER_MAX + CS_WS_CONTROL_MAX];
+    unsigned char *p = buf + LWS_PRE + CS_WS_HEADER_MAX;
+    switch (opcode) {
+    case CS_WS_TEXT:
+        lg_on_frame(lg, u, (const char *)payload, len);
+        return 0;
+    case CS_WS_PING: /* the pong carries the ping's payload back */
+        lg->pings++;
+        memcpy(p, payload, len);
+        return lg_ws_send(u->wsi, CS_WS_FIN | CS_WS_PONG, p, len) < 0;
+    case CS_WS_CLOSE: /* answer with the same code, then the socket closes */
+        if (len >= 2)
+            u->close_code = (uint16_t)(payload[0] << 8 | payload[1]);
+        memcpy(p, payload, len >= 2 ? 2 : 0);
+        lg_ws_send(u->wsi, CS_WS_FIN | CS_WS_CLOSE, p, len >= 2 ? 2 : 0);
+        return 1;
+    case CS_WS_PONG:
+        return 0;
+    default: /* binary: not in the protocol */
+        lg->frames_other++;
+        return 0;
+    }
+}
+
+/* Bytes from the server: first the answer to the upgrade, then frames. */
+static int lg_on_rx(lg_t *lg, lg_user_t *u, const uint8_t *in, size_t len)
+{
+    char why[128];
+    if (u->state == LG_U_CONNECTING) {
+        size_t used = 0;
+        switch (lg_ws_rx_handshake(&u->rx, in, len, u->ws_key, &used, why, sizeof(why))) {
+        case LG_WS_HS_MORE:
+            return 0;
+        case LG_WS_HS_BAD:
+            lg_count(lg->connect_errors, why, strlen(why));
+            u->hs_counted = true;
+            return -1;
+        case LG_WS_HS_OK:
+            break;
+        }
+        lws_set_timeout(u->wsi, NO_PENDING_TIMEOUT, 0);
+        u->state = LG_U_OPEN;
+        lg->open++;
+        u->want |= LG_WANT_AUTH;
+        lws_callback_on_writable(u->wsi);
+        in += used, len -= used;
+    }
+    int r = lg_ws_rx_feed(&u->rx, in, len, LG_MAX_MESSAGE, lg_on_ws, u, why, sizeof(why));
+    if (r < 0) {
+        lg->frames_other++;
+        cs_log(CS_LOG_WARN, "ws", "user %u: %s; closing", u->idx, why);
+    }
+    return r ? -1 : 0;
+}
+
 static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
     lg_t *lg = lg_global;
     lg_user_t *u = lws_get_opaque_user_data(wsi);
+    if (u && (u->state == LG_U_CLOSED || u->state == LG_U_FAILED)) /* accounted for already */
+        u = NULL;
     switch (reason) {
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (u) {
@@ -633,51 +725,24 @@ static int lg_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             lg_user_closed(lg, u, false);
         }
         return 0;
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+    case LWS_CALLBACK_RAW_CONNECTED:
         if (u) {
-            u->state = LG_U_OPEN;
-            lg->open++;
-            u->want |= LG_WANT_AUTH;
+            u->want |= LG_WANT_UPGRADE;
             lws_callback_on_writable(wsi);
         }
         return 0;
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
+    case LWS_CALLBACK_RAW_WRITEABLE:
         if (u && lg_user_write(lg, u) < 0)
             return -1;
         return 0;
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        if (!u)
-            return 0;
-        if (lws_is_final_fragment(wsi) && !u->frag) {
-            lg_on_frame(lg, u, in, len);
-            return 0;
-        }
-        {
-            char *f = realloc(u->frag, u->frag_len + len + 1);
-            if (!f)
-                return -1;
-            memcpy(f + u->frag_len, in, len);
-            u->frag = f;
-            u->frag_len += len;
-            if (u->frag_len > 1 << 20)
-                return -1;
-            if (lws_is_final_fragment(wsi)) {
-                lg_on_frame(lg, u, u->frag, u->frag_len);
-                free(u->frag);
-                u->frag = NULL;
-                u->frag_len = 0;
-            }
-        }
-        return 0;
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (u && len >= 2) {
-            const unsigned char *c = in;
-            u->close_code = (uint16_t)(c[0] << 8 | c[1]);
-        }
-        return 0;
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        if (u)
+    case LWS_CALLBACK_RAW_RX:
+        return u ? lg_on_rx(lg, u, in, len) : 0;
+    case LWS_CALLBACK_RAW_CLOSE:
+        if (u) {
+            if (u->state == LG_U_CONNECTING && !u->hs_counted)
+                lg_count(lg->connect_errors, "closed before the upgrade", 25);
             lg_user_closed(lg, u, true);
+        }
         return 0;
     default:
         break;
@@ -702,11 +767,13 @@ static void lg_connect(lg_t *lg, lg_user_t *u)
     ci.host = ci.address;
     ci.origin = ci.address;
     ci.local_protocol_name = lg_protocols[0].name;
+    ci.method = "RAW"; /* lws connects; the WebSocket is ours (lg_ws) */
     ci.opaque_user_data = u;
     ci.pwsi = &u->wsi;
     if (lg->nsrc)
         ci.iface = lg->src[u->idx % lg->nsrc];
     u->state = LG_U_CONNECTING;
+    u->hs_counted = false;
     u->connect_start = lg_now();
     lg->inflight++;
     if (!lws_client_connect_via_info(&ci) && u->state == LG_U_CONNECTING) {
@@ -1092,7 +1159,7 @@ static void lg_report(lg_t *lg)
                 "\"delivered\":%llu,\"delivered_of_acked\":%llu,\"lost\":%llu,\"duplicates\":%llu,"
                 "\"out_of_order\":%llu,\"sender_order\":%llu,\"unchecked\":%llu,\"unknown\":%llu,"
                 "\"extra\":%llu,\"unacked_delivered\":%llu,\"other_frames\":%llu,"
-                "\"order_unverified\":%llu,",
+                "\"order_unverified\":%llu,\"pings\":%llu,",
                 (unsigned long long)t->sends, (unsigned long long)t->acked,
                 (unsigned long long)t->failed, (unsigned long long)t->expected,
                 (unsigned long long)t->delivered, (unsigned long long)t->delivered_of_acked,
@@ -1100,7 +1167,8 @@ static void lg_report(lg_t *lg)
                 (unsigned long long)t->out_of_order, (unsigned long long)t->sender_order,
                 (unsigned long long)t->unchecked, (unsigned long long)t->unknown,
                 (unsigned long long)t->extra, (unsigned long long)t->unacked_delivered,
-                (unsigned long long)lg->frames_other, (unsigned long long)t->order_unverified);
+                (unsigned long long)lg->frames_other, (unsigned long long)t->order_unverified,
+                (unsigned long long)lg->pings);
         fprintf(o, "\"sends_per_s\":%.1f,\"deliveries_per_s\":%.1f,",
                 run_s > 0 ? (double)t->sends / run_s : 0, all_s > 0 ? (double)t->delivered / all_s : 0);
         lg_json_hist(o, "ack_ms", &lg->ack);
@@ -1405,7 +1473,7 @@ done:
             free(lg->users[i].seen);
             free(lg->users[i].msgs);
             free(lg->users[i].sent_ns);
-            free(lg->users[i].frag);
+            lg_ws_rx_reset(&lg->users[i].rx);
         }
     }
     if (lg->rooms)
