@@ -1,6 +1,7 @@
 #include "cs_qdrant.h"
 #include "cs_embedder.h"
 #include "cs_envelope.h"
+#include "cs_ftoa.h"
 #include "cs_httpc.h"
 #include "cs_jsonc.h"
 #include "cs_log.h"
@@ -85,12 +86,8 @@ uint32_t cs_qdrant_shard_of(const cs_qdrant_t *q, const char *user, size_t len)
 
 void cs_json_put_float(cs_buf_t *out, float f)
 {
-    char s[32];
-    /* 9 significant digits always round-trip a binary32; try fewer first (shorter JSON) */
-    int n = snprintf(s, sizeof(s), "%.7g", (double)f);
-    if (strtof(s, NULL) != f)
-        n = snprintf(s, sizeof(s), "%.9g", (double)f);
-    cs_buf_append(out, s, (size_t)n);
+    char s[CS_FTOA_MAX];
+    cs_buf_append(out, s, cs_ftoa(f, s));
 }
 
 static void cs_json_put_vector(cs_buf_t *out, const float *vec, uint32_t dim)

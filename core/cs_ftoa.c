@@ -1,0 +1,165 @@
+/*
+ * cs_ftoa — the shortest decimal (≤ 9 significant digits) that reads back as the same
+ * binary32, without printf.
+ *
+ * Why it is right: strtof returns the float nearest its input, so a decimal D reads back
+ * as f exactly when D lies strictly between the midpoints from f to its two neighbours
+ * (a tie would go to the even one). Those midpoints are exact in double (two adjacent
+ * floats add without rounding in 53 bits). D itself is computed as m · 10^q in double,
+ * with a relative error under 3e-16; a candidate is kept only when it clears both
+ * midpoints by 1e-14 · |f|, so an error of the computation cannot make a wrong candidate
+ * pass (a float's midpoints are at least 2^-26 ≈ 1.5e-8 · |f| away). A candidate that is
+ * right but within the margin is just not taken, and a longer one is. Where D is an
+ * integer below 2^53 it is exact in double, so it is compared exactly and a tie is kept
+ * when it reads back (f's last bit even: 67108850 is 67108848's). Nine digits always
+ * pass: rounding to 9 digits moves at most 5e-9 · |f|. Candidates are tried from 1 digit
+ * up, so the first kept is the shortest (of the nearest-rounded candidates: the nearest
+ * p-digit decimal is the best p-digit chance).
+ */
+#include "cs_ftoa.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The doubles nearest 10^-54 .. 10^54 (a C compiler rounds decimal literals correctly):
+ * enough for the digits of the smallest subnormal (10^-45) at 9 digits and of FLT_MAX. */
+static const double pow10_tab[] = {
+    1e-54, 1e-53, 1e-52, 1e-51, 1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45,
+    1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 1e-38, 1e-37, 1e-36, 1e-35,
+    1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25,
+    1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15,
+    1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5,
+    1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5,
+    1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25,
+    1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33, 1e34, 1e35,
+    1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45,
+    1e46, 1e47, 1e48, 1e49, 1e50, 1e51, 1e52, 1e53, 1e54,
+};
+#define POW10_MIN (-54)
+#define POW10_MAX 54
+
+static double pow10_of(int k)
+{
+    if (k < POW10_MIN)
+        k = POW10_MIN; /* not reached for a finite float; clamped so a bug cannot read out of bounds */
+    if (k > POW10_MAX)
+        k = POW10_MAX;
+    return pow10_tab[k - POW10_MIN];
+}
+
+/* Writes m (decimal digits, m > 0) · 10^q at p: fixed notation for decimal exponents -4..8
+ * (as %g would), otherwise d.ddde±x with the fewest exponent digits JSON allows. */
+static char *put_decimal(char *p, uint64_t m, int q)
+{
+    char d[24] = ""; /* (initialised: gcc cannot see the digit loop always writes d[0]) */
+    int nd = 0;
+    if (m == 0) { /* not reached (m > 0 for any nonzero float); written as 0 if it were */
+        *p++ = '0';
+        return p;
+    }
+    while (m % 10 == 0) { /* trailing zeros belong to the exponent */
+        m /= 10;
+        q++;
+    }
+    for (uint64_t t = m; t; t /= 10)
+        nd++;
+    for (int i = nd - 1; i >= 0; i--, m /= 10)
+        d[i] = (char)('0' + m % 10);
+    int e = q + nd - 1; /* the exponent of the leading digit */
+    if (e >= -4 && e <= 8) {
+        if (e < 0) {
+            *p++ = '0';
+            *p++ = '.';
+            for (int i = e + 1; i < 0; i++)
+                *p++ = '0';
+            memcpy(p, d, (size_t)nd);
+            return p + nd;
+        }
+        if (nd <= e + 1) { /* an integer: the digits, then zeros */
+            memcpy(p, d, (size_t)nd);
+            p += nd;
+            for (int i = nd; i <= e; i++)
+                *p++ = '0';
+            return p;
+        }
+        memcpy(p, d, (size_t)e + 1);
+        p += e + 1;
+        *p++ = '.';
+        memcpy(p, d + e + 1, (size_t)(nd - e - 1));
+        return p + nd - e - 1;
+    }
+    *p++ = d[0];
+    if (nd > 1) {
+        *p++ = '.';
+        memcpy(p, d + 1, (size_t)nd - 1);
+        p += nd - 1;
+    }
+    *p++ = 'e';
+    if (e < 0) {
+        *p++ = '-';
+        e = -e;
+    }
+    if (e >= 10)
+        *p++ = (char)('0' + e / 10);
+    *p++ = (char)('0' + e % 10);
+    return p;
+}
+
+size_t cs_ftoa(float f, char s[CS_FTOA_MAX])
+{
+    if (!isfinite(f)) {
+        memcpy(s, "null", 5);
+        return 4;
+    }
+    char *p = s;
+    if (signbit(f))
+        *p++ = '-';
+    float af = fabsf(f);
+    double x = af;
+    if (af == 0) {
+        *p++ = '0';
+        *p = '\0';
+        return (size_t)(p - s);
+    }
+    /* the interval of decimals strtof reads back as af */
+    double below = nextafterf(af, 0.0f), above = nextafterf(af, INFINITY);
+    double lo = (x + below) / 2;
+    double hi = isinf(above) ? x + (x - below) / 2 : (x + above) / 2;
+    double margin = x * 1e-14;
+    uint32_t bits;
+    memcpy(&bits, &af, sizeof(bits));
+    bool even = (bits & 1) == 0; /* a decimal exactly halfway reads back as the even one */
+
+    /* e10 = floor(log10(x)), from the binary exponent, then corrected against the table */
+    int e2;
+    (void)frexp(x, &e2);
+    int e10 = (int)floor((e2 - 1) * 0.30102999566398120);
+    while (e10 < 39 && x >= pow10_of(e10 + 1))
+        e10++;
+    while (e10 > -46 && x < pow10_of(e10))
+        e10--;
+
+    uint64_t m = 0;
+    int q = 0;
+    for (int digits = 1; digits <= 9; digits++) {
+        q = e10 - digits + 1;
+        m = (uint64_t)llround(x * pow10_of(-q));
+        double d = (double)m * pow10_of(q);
+        if (m == 0)
+            continue;
+        if (q >= 0 && q <= 15 && m <= (UINT64_C(1) << 53) / (uint64_t)pow10_of(q)) {
+            /* an integer below 2^53: d is exact, and so is the comparison, ties included */
+            if ((d > lo && d < hi) || ((d == lo || d == hi) && even))
+                break;
+        } else if (d > lo + margin && d < hi - margin) {
+            break;
+        }
+    }
+    /* 9 digits always land inside (see the top of the file); m > 0 for any nonzero float */
+    p = put_decimal(p, m, q);
+    *p = '\0';
+    return (size_t)(p - s);
+}
