@@ -108,6 +108,22 @@ static char *put_decimal(char *p, uint64_t m, int q)
     return p;
 }
 
+/* The nearest decimal of `digits` significant digits to x (leading digit at 10^e10), as
+ * m · 10^*q; true when it reads back as the float whose rounding interval is (lo, hi). */
+static bool candidate(double x, int e10, int digits, double lo, double hi, double margin,
+                      bool even, uint64_t *m, int *q)
+{
+    *q = e10 - digits + 1;
+    *m = (uint64_t)(x * pow10_of(-*q) + 0.5); /* x > 0: rounds half up, no libm call */
+    double d = (double)*m * pow10_of(*q);
+    if (*m == 0)
+        return false;
+    if (*q >= 0 && *q <= 15 && *m <= (UINT64_C(1) << 53) / (uint64_t)pow10_of(*q))
+        /* an integer below 2^53: d is exact, and so is the comparison, ties included */
+        return (d > lo && d < hi) || ((d == lo || d == hi) && even);
+    return d > lo + margin && d < hi - margin;
+}
+
 size_t cs_ftoa(float f, char s[CS_FTOA_MAX])
 {
     if (!isfinite(f)) {
@@ -115,50 +131,53 @@ size_t cs_ftoa(float f, char s[CS_FTOA_MAX])
         return 4;
     }
     char *p = s;
-    if (signbit(f))
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof(bits));
+    if (bits >> 31)
         *p++ = '-';
-    float af = fabsf(f);
-    double x = af;
-    if (af == 0) {
+    bits &= 0x7fffffffu;
+    if (bits == 0) {
         *p++ = '0';
         *p = '\0';
         return (size_t)(p - s);
     }
-    /* the interval of decimals strtof reads back as af */
-    double below = nextafterf(af, 0.0f), above = nextafterf(af, INFINITY);
+    /* the float, its neighbours (bit patterns of positive floats count up with the value)
+     * and the interval of decimals strtof reads back as it */
+    float af, below_f, above_f;
+    uint32_t below_bits = bits - 1, above_bits = bits + 1;
+    memcpy(&af, &bits, sizeof(af));
+    memcpy(&below_f, &below_bits, sizeof(below_f));
+    memcpy(&above_f, &above_bits, sizeof(above_f));
+    double x = af, below = below_f, above = above_f;
     double lo = (x + below) / 2;
-    double hi = isinf(above) ? x + (x - below) / 2 : (x + above) / 2;
+    double hi = isinf(above_f) ? x + (x - below) / 2 : (x + above) / 2;
     double margin = x * 1e-14;
-    uint32_t bits;
-    memcpy(&bits, &af, sizeof(bits));
     bool even = (bits & 1) == 0; /* a decimal exactly halfway reads back as the even one */
 
-    /* e10 = floor(log10(x)), from the binary exponent, then corrected against the table */
-    int e2;
-    (void)frexp(x, &e2);
-    int e10 = (int)floor((e2 - 1) * 0.30102999566398120);
+    /* e10 = floor(log10(x)): estimated from the binary exponent (78913 / 2^18 ~ log10 2),
+     * then corrected against the table */
+    int e2 = (int)(bits >> 23) - 127;
+    if (e2 == -127)
+        e2 = -149 + 31 - __builtin_clz(bits); /* subnormal: the top set bit */
+    int e10 = (e2 * 78913) >> 18;
     while (e10 < 39 && x >= pow10_of(e10 + 1))
         e10++;
     while (e10 > -46 && x < pow10_of(e10))
         e10--;
 
-    uint64_t m = 0;
-    int q = 0;
-    for (int digits = 1; digits <= 9; digits++) {
-        q = e10 - digits + 1;
-        m = (uint64_t)llround(x * pow10_of(-q));
-        double d = (double)m * pow10_of(q);
-        if (m == 0)
-            continue;
-        if (q >= 0 && q <= 15 && m <= (UINT64_C(1) << 53) / (uint64_t)pow10_of(q)) {
-            /* an integer below 2^53: d is exact, and so is the comparison, ties included */
-            if ((d > lo && d < hi) || ((d == lo || d == hi) && even))
-                break;
-        } else if (d > lo + margin && d < hi - margin) {
-            break;
-        }
+    /* Whether the nearest p-digit decimal reads back only gets truer as p grows (every
+     * p-digit decimal is a (p+1)-digit one), so the fewest digits are found by bisection;
+     * 9 always do (see the top of the file). */
+    uint64_t m;
+    int q, fewest = 1, most = 9;
+    while (fewest < most) {
+        int mid = (fewest + most) / 2;
+        if (candidate(x, e10, mid, lo, hi, margin, even, &m, &q))
+            most = mid;
+        else
+            fewest = mid + 1;
     }
-    /* 9 digits always land inside (see the top of the file); m > 0 for any nonzero float */
+    (void)candidate(x, e10, most, lo, hi, margin, even, &m, &q);
     p = put_decimal(p, m, q);
     *p = '\0';
     return (size_t)(p - s);
