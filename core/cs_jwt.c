@@ -8,9 +8,71 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+const cs_conf_def_t cs_jwt_conf_defs[] = {
+    CS_CONF_ROW_STR(cs_jwt_conf_t, secret, "auth.secret", NULL, CS_JWT_MAX_SECRET,
+                    "HS256 secret, at least 16 bytes (prefer CHATSTREAM_AUTH_SECRET or "
+                    "auth.secret.file: a command line is visible to every local user)."),
+    CS_CONF_ROW_STR(cs_jwt_conf_t, secret_file, "auth.secret.file", NULL, 4096,
+                    "File holding the HS256 secret (trailing newlines ignored)."),
+    CS_CONF_ROW_STR(cs_jwt_conf_t, issuer, "auth.issuer", "", 256,
+                    "Required `iss` claim (empty: not checked)."),
+    CS_CONF_ROW_STR(cs_jwt_conf_t, audience, "auth.audience", "", 256,
+                    "Required `aud` claim (empty: not checked)."),
+    CS_CONF_ROW_INT(cs_jwt_conf_t, leeway_s, "auth.leeway.s", "30", 0, 600,
+                    "Clock skew allowed on exp and nbf."),
+};
+const size_t cs_jwt_conf_ndefs = sizeof(cs_jwt_conf_defs) / sizeof(cs_jwt_conf_defs[0]);
+
+bool cs_jwt_conf_has_secret(const cs_jwt_conf_t *c)
+{
+    return (c->secret && *c->secret) || (c->secret_file && *c->secret_file);
+}
+
+cs_err_t cs_jwt_verifier_load(const cs_jwt_conf_t *c, uint8_t key[CS_JWT_MAX_SECRET],
+                              cs_jwt_verifier_t *v, char *errstr, size_t errstr_size)
+{
+    size_t len = 0;
+    if (c->secret && *c->secret) {
+        len = strlen(c->secret); /* the table caps it at CS_JWT_MAX_SECRET */
+        memcpy(key, c->secret, len);
+    } else if (c->secret_file && *c->secret_file) {
+        FILE *fp = fopen(c->secret_file, "rb");
+        if (!fp) {
+            snprintf(errstr, errstr_size, "auth.secret.file %s: %s", c->secret_file,
+                     strerror(errno));
+            return CS_ERR_INVALID;
+        }
+        uint8_t extra;
+        len = fread(key, 1, CS_JWT_MAX_SECRET, fp);
+        bool longer = len == CS_JWT_MAX_SECRET && fread(&extra, 1, 1, fp) == 1;
+        bool failed = ferror(fp) != 0;
+        fclose(fp);
+        if (failed) {
+            snprintf(errstr, errstr_size, "auth.secret.file %s: read error", c->secret_file);
+            return CS_ERR_INVALID;
+        }
+        while (len && (key[len - 1] == '\n' || key[len - 1] == '\r'))
+            len--;
+        if (longer) { /* cutting it would verify with another key than the issuer's */
+            snprintf(errstr, errstr_size, "auth.secret.file %s: longer than %d bytes",
+                     c->secret_file, CS_JWT_MAX_SECRET);
+            return CS_ERR_INVALID;
+        }
+    }
+    if (len < CS_JWT_MIN_SECRET) {
+        snprintf(errstr, errstr_size,
+                 "auth.mode=jwt needs a secret of at least %d bytes (CHATSTREAM_AUTH_SECRET, "
+                 "auth.secret or auth.secret.file)", CS_JWT_MIN_SECRET);
+        return CS_ERR_INVALID;
+    }
+    *v = (cs_jwt_verifier_t){key, len, c->issuer, c->audience, c->leeway_s};
+    return CS_ERR_OK;
+}
 
 static bool cs_jwt_ident_ok(const char *s, size_t len)
 {

@@ -11,6 +11,7 @@
 #ifndef CS_JWT_H
 #define CS_JWT_H
 
+#include "cs_conf.h"
 #include "cs_err.h"
 
 #include <stdbool.h>
@@ -19,6 +20,8 @@
 
 #define CS_JWT_MAX_TOKEN 8192 /* bytes; longer tokens are refused unread */
 #define CS_JWT_MAX_ROOMS 64   /* entries of the `rooms` claim */
+#define CS_JWT_MAX_SECRET 1024 /* bytes of an HS256 secret */
+#define CS_JWT_MIN_SECRET 16
 
 typedef struct cs_jwt_verifier {
     const uint8_t *key; /* the HS256 secret (not copied; must outlive the verifier) */
@@ -27,6 +30,34 @@ typedef struct cs_jwt_verifier {
     const char *aud;    /* required audience, or NULL/"" for any */
     int64_t leeway_s;   /* clock skew allowed on exp and nbf */
 } cs_jwt_verifier_t;
+
+/*
+ * The verifier's options: one config section ("JWT", cs_jwt_conf_defs) that every binary
+ * checking tokens (the gateway, the search API) adds to its own, so the names, defaults
+ * and limits cannot drift apart. auth.mode stays each binary's (their dev modes differ).
+ */
+typedef struct cs_jwt_conf {
+    char *secret;
+    char *secret_file;
+    char *issuer;
+    char *audience;
+    int64_t leeway_s;
+} cs_jwt_conf_t;
+
+extern const cs_conf_def_t cs_jwt_conf_defs[];
+extern const size_t cs_jwt_conf_ndefs;
+
+/* True when auth.secret or auth.secret.file is set. */
+bool cs_jwt_conf_has_secret(const cs_jwt_conf_t *c);
+
+/*
+ * Fills *v from the options: the secret from auth.secret, else from auth.secret.file
+ * (trailing newlines dropped), copied into key[CS_JWT_MAX_SECRET] (which must outlive *v).
+ * CS_ERR_INVALID with errstr when there is none, it is shorter than CS_JWT_MIN_SECRET or
+ * longer than CS_JWT_MAX_SECRET bytes, or the file cannot be read.
+ */
+cs_err_t cs_jwt_verifier_load(const cs_jwt_conf_t *c, uint8_t key[CS_JWT_MAX_SECRET],
+                              cs_jwt_verifier_t *v, char *errstr, size_t errstr_size);
 
 typedef struct cs_jwt_claims {
     char sub[129];      /* user id */

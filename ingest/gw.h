@@ -44,11 +44,7 @@ typedef struct gw_conf {
     char *brokers;
     char *topic_prefix;
     char *auth_mode;         /* "jwt" or "dev" */
-    char *auth_secret;
-    char *auth_secret_file;
-    char *auth_iss;
-    char *auth_aud;
-    int64_t auth_leeway_s;
+    cs_jwt_conf_t jwt;       /* the "JWT" section (cs_jwt_conf_defs): secret, issuer, ... */
     char *origins;           /* comma-separated allowlist; "" = any */
     int64_t max_frame;       /* bytes of one client frame */
     int64_t max_text;        /* bytes of a message text */
@@ -179,8 +175,7 @@ struct gw {
     cs_conf_t *cs_conf;
     cs_metrics_t *metrics;
     gw_metrics_t m;
-    uint8_t secret[1024];
-    size_t secret_len;
+    uint8_t secret[CS_JWT_MAX_SECRET]; /* the verifier's key */
     cs_jwt_verifier_t verifier;
     char topic_messages[256];
     char topic_fanout[256];

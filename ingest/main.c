@@ -126,38 +126,14 @@ static bool gw_load_secret(gw_t *gw, char *errstr, size_t errstr_size)
     if (strcmp(c->auth_mode, "dev") == 0) {
         cs_log(CS_LOG_WARN, "auth", "DEV MODE: clients choose their own user id; never expose "
                                     "this gateway");
-        if (!(c->auth_secret && *c->auth_secret) && !(c->auth_secret_file && *c->auth_secret_file))
-            return true;
+        if (!cs_jwt_conf_has_secret(&c->jwt))
+            return true; /* dev mode with a secret verifies tokens too */
     } else if (strcmp(c->auth_mode, "jwt") != 0) {
         snprintf(errstr, errstr_size, "auth.mode must be jwt or dev");
         return false;
     }
-    if (c->auth_secret && *c->auth_secret) {
-        gw->secret_len = strlen(c->auth_secret);
-        if (gw->secret_len > sizeof(gw->secret))
-            gw->secret_len = sizeof(gw->secret);
-        memcpy(gw->secret, c->auth_secret, gw->secret_len);
-    } else if (c->auth_secret_file && *c->auth_secret_file) {
-        FILE *fp = fopen(c->auth_secret_file, "rb");
-        if (!fp) {
-            snprintf(errstr, errstr_size, "%s: %s", c->auth_secret_file, strerror(errno));
-            return false;
-        }
-        gw->secret_len = fread(gw->secret, 1, sizeof(gw->secret), fp);
-        fclose(fp);
-        while (gw->secret_len && (gw->secret[gw->secret_len - 1] == '\n' ||
-                                  gw->secret[gw->secret_len - 1] == '\r'))
-            gw->secret_len--;
-    }
-    if (gw->secret_len < 16) {
-        snprintf(errstr, errstr_size,
-                 "auth.mode=jwt needs a secret of at least 16 bytes (CHATSTREAM_AUTH_SECRET or "
-                 "auth.secret.file)");
-        return false;
-    }
-    gw->verifier = (cs_jwt_verifier_t){gw->secret, gw->secret_len, c->auth_iss, c->auth_aud,
-                                       c->auth_leeway_s};
-    return true;
+    return cs_jwt_verifier_load(&c->jwt, gw->secret, &gw->verifier, errstr, errstr_size) ==
+           CS_ERR_OK;
 }
 
 int main(int argc, char **argv)
@@ -174,6 +150,7 @@ int main(int argc, char **argv)
                               "WebSocket + HTTP gateway: authenticates clients, publishes their "
                               "messages to Kafka, pushes rooms' messages to them.");
     cs_conf_add_section(gw->cs_conf, "Gateway", gw_conf_defs, gw_conf_ndefs, &conf);
+    cs_conf_add_section(gw->cs_conf, "JWT", cs_jwt_conf_defs, cs_jwt_conf_ndefs, &conf.jwt);
     switch (cs_conf_load(gw->cs_conf, argc, argv, errstr, sizeof(errstr))) {
     case CS_CONF_EXIT_OK:
         cs_conf_destroy(gw->cs_conf);

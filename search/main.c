@@ -43,10 +43,7 @@ typedef struct cs_api_conf {
     int64_t port;
     int64_t threads;
     char *auth_mode;
-    char *auth_secret;
-    char *auth_iss;
-    char *auth_aud;
-    int64_t auth_leeway_s;
+    cs_jwt_conf_t jwt; /* the "JWT" section (cs_jwt_conf_defs) */
     char *log_level;
 } cs_api_conf_t;
 
@@ -59,14 +56,6 @@ static const cs_conf_def_t cs_api_defs[] = {
     CS_CONF_ROW_STR(cs_api_conf_t, auth_mode, "auth.mode", "jwt", 32,
                     "jwt (HS256 bearer token, as the gateway's) or dev-insecure-header (trusts "
                     "X-Chatstream-Insecure-User/-Rooms: development and tests only)."),
-    CS_CONF_ROW_STR(cs_api_conf_t, auth_secret, "auth.secret", NULL, 1024,
-                    "HS256 secret shared with the gateway (prefer CHATSTREAM_AUTH_SECRET)."),
-    CS_CONF_ROW_STR(cs_api_conf_t, auth_iss, "auth.issuer", "", 256,
-                    "Required `iss` claim (empty: not checked)."),
-    CS_CONF_ROW_STR(cs_api_conf_t, auth_aud, "auth.audience", "", 256,
-                    "Required `aud` claim (empty: not checked)."),
-    CS_CONF_ROW_INT(cs_api_conf_t, auth_leeway_s, "auth.leeway.s", "30", 0, 600,
-                    "Clock skew allowed on exp and nbf."),
     CS_CONF_ROW_STR(cs_api_conf_t, log_level, "log.level", "info", 16,
                     "error, warn, info or debug."),
 };
@@ -79,6 +68,7 @@ typedef struct cs_api {
     int fd;
     atomic_bool stop;
     cs_counter_t *m_requests;
+    uint8_t secret[CS_JWT_MAX_SECRET]; /* the verifier's key */
     cs_jwt_verifier_t verifier;
 } cs_api_t;
 
@@ -340,6 +330,7 @@ int main(int argc, char **argv)
         return 1;
     cs_conf_add_section(conf, "search API", cs_api_defs, sizeof(cs_api_defs) / sizeof(cs_api_defs[0]),
                         &api.conf);
+    cs_conf_add_section(conf, "JWT", cs_jwt_conf_defs, cs_jwt_conf_ndefs, &api.conf.jwt);
     cs_search_add_conf(conf, &api.sconfs);
     switch (cs_conf_load(conf, argc, argv, errstr, sizeof(errstr))) {
     case CS_CONF_EXIT_OK:
@@ -364,15 +355,12 @@ int main(int argc, char **argv)
         cs_log(CS_LOG_WARN, "auth", "auth.mode=dev-insecure-header: anyone can claim any user "
                "and rooms in request headers. Development and tests only.");
     } else if (strcmp(api.conf.auth_mode, "jwt") == 0) {
-        const char *key = api.conf.auth_secret ? api.conf.auth_secret : "";
-        if (strlen(key) < 16) {
-            fprintf(stderr, "chatstream-search: auth.mode=jwt needs auth.secret (at least 16 "
-                            "bytes; CHATSTREAM_AUTH_SECRET), the gateway's\n");
+        if (cs_jwt_verifier_load(&api.conf.jwt, api.secret, &api.verifier, errstr,
+                                 sizeof(errstr)) != CS_ERR_OK) {
+            fprintf(stderr, "chatstream-search: %s (the gateway's)\n", errstr);
             status = 2;
             goto done;
         }
-        api.verifier = (cs_jwt_verifier_t){(const uint8_t *)key, strlen(key), api.conf.auth_iss,
-                                           api.conf.auth_aud, api.conf.auth_leeway_s};
     } else {
         fprintf(stderr, "chatstream-search: auth.mode: '%s' is not jwt or dev-insecure-header\n",
                 api.conf.auth_mode);

@@ -1,14 +1,17 @@
 /* cs_jwt: good tokens pass; forged, expired, premature, alg=none, other algorithms, wrong
  * issuer/audience and ill-typed claims are refused with a reason. Forged tokens are built
  * by hand here (base64url of chosen header and payload) so the test does not depend on
- * what libjwt is willing to sign. */
+ * what libjwt is willing to sign. The "JWT" config section: the secret from the option or
+ * a file; short, over-long and unreadable ones refused. */
 #include "cs_jwt.h"
 #include "cs_test.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const uint8_t KEY[] = "test-secret-0123456789abcdef";
 #define KEYLEN (sizeof(KEY) - 1)
@@ -170,9 +173,67 @@ static void test_refused(void)
     CHECK_INT(verify(&v, "", &c, why), CS_ERR_INVALID);
 }
 
+/* The "JWT" config section: where the secret comes from, and what is refused. */
+static void test_verifier_load(void)
+{
+    uint8_t key[CS_JWT_MAX_SECRET];
+    cs_jwt_verifier_t v;
+    char why[300] = "";
+    cs_jwt_conf_t c = {.secret = "0123456789abcdef", .issuer = "school", .audience = "",
+                       .leeway_s = 7};
+    CHECK(cs_jwt_conf_has_secret(&c));
+    CHECK_INT(cs_jwt_verifier_load(&c, key, &v, why, sizeof(why)), CS_ERR_OK);
+    CHECK_INT(v.key_len, 16);
+    CHECK(v.key == key && memcmp(key, "0123456789abcdef", 16) == 0);
+    CHECK_STR(v.iss, "school");
+    CHECK_INT(v.leeway_s, 7);
+
+    c.secret = "fifteen-bytes!!"; /* one short */
+    CHECK_INT(cs_jwt_verifier_load(&c, key, &v, why, sizeof(why)), CS_ERR_INVALID);
+    CHECK_CONTAINS(why, "at least 16 bytes");
+    c.secret = NULL;
+    CHECK(!cs_jwt_conf_has_secret(&c));
+    CHECK_INT(cs_jwt_verifier_load(&c, key, &v, why, sizeof(why)), CS_ERR_INVALID);
+
+    /* from a file: trailing newlines are not part of the secret */
+    char path[] = "/tmp/cs-test-jwt-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    FILE *fp = fdopen(fd, "wb");
+    fputs("a-secret-from-a-file\r\n\n", fp);
+    fclose(fp);
+    c.secret_file = path;
+    CHECK(cs_jwt_conf_has_secret(&c));
+    CHECK_INT(cs_jwt_verifier_load(&c, key, &v, why, sizeof(why)), CS_ERR_OK);
+    CHECK_INT(v.key_len, strlen("a-secret-from-a-file"));
+    CHECK(memcmp(key, "a-secret-from-a-file", v.key_len) == 0);
+    c.secret = "0123456789abcdef-wins"; /* auth.secret before the file */
+    CHECK_INT(cs_jwt_verifier_load(&c, key, &v, why, sizeof(why)), CS_ERR_OK);
+    CHECK_INT(v.key_len, strlen("0123456789abcdef-wins"));
+    c.secret = NULL;
+
+    /* a file longer than any secret is refused, not cut (a cut key verifies nothing) */
+    fp = fopen(path, "wb");
+    for (int i = 0; i < CS_JWT_MAX_SECRET + 1; i++)
+        fputc('k', fp);
+    fclose(fp);
+    CHECK_INT(cs_jwt_verifier_load(&c, key, &v, why, sizeof(why)), CS_ERR_INVALID);
+    CHECK_CONTAINS(why, "longer than 1024 bytes");
+    fp = fopen(path, "wb"); /* exactly the limit is fine */
+    for (int i = 0; i < CS_JWT_MAX_SECRET; i++)
+        fputc('k', fp);
+    fclose(fp);
+    CHECK_INT(cs_jwt_verifier_load(&c, key, &v, why, sizeof(why)), CS_ERR_OK);
+    CHECK_INT(v.key_len, CS_JWT_MAX_SECRET);
+    unlink(path);
+    CHECK_INT(cs_jwt_verifier_load(&c, key, &v, why, sizeof(why)), CS_ERR_INVALID);
+    CHECK_CONTAINS(why, path); /* the error names the file */
+}
+
 int main(void)
 {
     RUN(test_sign_then_verify);
     RUN(test_refused);
+    RUN(test_verifier_load);
     CS_TEST_DONE();
 }
