@@ -17,6 +17,8 @@
 #   CS_PG_PORT      PostgreSQL port on 127.0.0.1 (default 15432)
 #   CS_TOPIC_PREFIX prefix for topic names (default empty)
 #   CS_PARTITIONS   partitions per topic (default 12)
+#   CS_KAFKA_PROPS  extra broker properties, space-separated key=value (e.g. for an A/B:
+#                   "num.network.threads=2 num.io.threads=2")
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,7 +38,8 @@ die() { log "error: $*"; exit 1; }
 kafka_start() {
   kafka_fetch
   local dir=$CS_VAR/kafka-$CS_KAFKA_PORT cport=$((CS_KAFKA_PORT + 1))
-  kafka_node_start "$dir" 1 "$CS_KAFKA_PORT" "$cport" "1@127.0.0.1:$cport"
+  local props; read -r -a props <<<"${CS_KAFKA_PROPS:-}"
+  kafka_node_start "$dir" 1 "$CS_KAFKA_PORT" "$cport" "1@127.0.0.1:$cport" "${props[@]}"
   kafka_wait "$CS_KAFKA_PORT" "$dir/pid"
   log "kafka $KAFKA_VERSION (KRaft) ready on 127.0.0.1:$CS_KAFKA_PORT"
 }

@@ -4,10 +4,12 @@
  *
  *   chatstream-admin [-b brokers] wait [seconds]              until a broker answers
  *   chatstream-admin [-b brokers] create-topic NAME PARTITIONS [REPLICAS] [key=value...]
+ *                                          (an existing topic is fine if its count matches)
  *   chatstream-admin [-b brokers] end-offsets TOPIC          sum of high watermarks
  *   chatstream-admin [-b brokers] lag GROUP TOPIC            total committed lag of a group
  *
- * Exit status: 0 success, 1 failure (message on stderr), 2 usage.
+ * Exit status: 0 success, 1 failure (message on stderr), 2 usage, 3 the topic exists with
+ * another partition count.
  */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -56,6 +58,21 @@ static int cs_cmd_wait(int seconds)
     return rc;
 }
 
+/* Partition count of a topic, or -1. */
+static int cs_partitions(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md;
+    int n = -1;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (md->topic_cnt == 1 && !md->topics[0].err)
+            n = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
 static int cs_cmd_create_topic(const char *name, int partitions, int replicas, int nconf,
                                char **confs)
 {
@@ -92,8 +109,20 @@ static int cs_cmd_create_topic(const char *name, int partitions, int replicas, i
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
         rd_kafka_resp_err_t err = n ? rd_kafka_topic_result_error(res[0]) : 0;
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        int have;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             rc = 0;
+        } else if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            /* An existing topic is kept, but not silently with another partition count: a
+             * benchmark asking for 4 would measure 12. */
+            have = cs_partitions(rk, name);
+            if (have == partitions) {
+                rc = 0;
+            } else {
+                fprintf(stderr, "chatstream-admin: %s exists with %d partitions, not %d "
+                        "(kept: delete the topic, or ask for %d)\n", name, have, partitions, have);
+                rc = 3;
+            }
         } else {
             fprintf(stderr, "chatstream-admin: create %s: %s\n", name,
                     rd_kafka_topic_result_error_string(res[0]));
@@ -106,21 +135,6 @@ static int cs_cmd_create_topic(const char *name, int partitions, int replicas, i
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);
     return rc;
-}
-
-/* Partition count of a topic, or -1. */
-static int cs_partitions(rd_kafka_t *rk, const char *topic)
-{
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md;
-    int n = -1;
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (md->topic_cnt == 1 && !md->topics[0].err)
-            n = md->topics[0].partition_cnt;
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(rkt);
-    return n;
 }
 
 static int cs_cmd_offsets(const char *group, const char *topic)
