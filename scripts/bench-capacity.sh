@@ -29,7 +29,8 @@
 # binary, e.g. an older build for an A/B), GATEWAY_OPTS (for the gateways),
 # FANOUT_OPTS (for the fan-out instances; default "-X transactions=false": at-least-once
 # fan-out, the gateways drop copies by id; "-X transactions=true" measures exactly-once), BG_NICE (niceness of the semantic stages: embed,
-# index and the Qdrant double, default 10; 0 = as urgent as delivery).
+# index and the Qdrant double, default 10; 0 = as urgent as delivery), CS_PARTITIONS (per topic,
+# default 4: scripts/bench-lib.sh says why; an existing topic with another count stops the run).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=bench-capacity
@@ -64,11 +65,21 @@ TITLE="$(nproc) cores, everything on one machine"
 [[ $MODE == double ]] && { GATEWAYS=1; TITLE="loadgen + protocol double, not chatstream"; }
 [[ $MODE == double ]] && OWN_SERVICES=0  # bench_cleanup: no services to stop
 [[ -x $LOADGEN ]] || die "build first: $LOADGEN is missing (cmake --build build)"
+# The same code measured 1,500 users one day and 3,500 the next on "2 cores": the VM under
+# it changed. A fixed single-thread workload timed before the run says which box it was.
+calibrate() {
+  python3 -c 'import time
+best = 1e9
+for _ in range(5):  # the fastest of 5: what the box can do, not what a neighbour left it
+    t = time.perf_counter(); sum(i * i for i in range(1_000_000)); best = min(best, time.perf_counter() - t)
+print(round(best * 1000, 1))'
+}
 cat >"$RESULTS/meta.json" <<JSON
 {"started":"$(date -u +%FT%TZ)","host":"$(hostname)","cores":$(nproc),"mem_gb":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),
- "commit":"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)","steps":"$STEPS","hold_s":$HOLD,"warmup_s":$WARMUP,"fanouts":$FANOUTS,"bg_nice":$BG_NICE,"fanout_opts":"${FANOUT_OPTS[*]:-}",
+ "commit":"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)","steps":"$STEPS","hold_s":$HOLD,"warmup_s":$WARMUP,"fanouts":$FANOUTS,"bg_nice":$BG_NICE,"partitions":$CS_PARTITIONS,"fanout_opts":"${FANOUT_OPTS[*]:-}",
  "gateways":$GATEWAYS,"room_size":$ROOM_SIZE,"rate":$RATE,"size":$SIZE,"mode":"$MODE",
- "load_before":"$(cut -d' ' -f1-3 /proc/loadavg)","title":"$TITLE"}
+ "load_before":"$(cut -d' ' -f1-3 /proc/loadavg)","title":"$TITLE",
+ "cpu":"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)","calibration_ms":$(calibrate)}
 JSON
 
 GW_ADDRS=()

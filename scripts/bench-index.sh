@@ -2,7 +2,9 @@
 # bench-index.sh — chatstream-index throughput (points/s) into the Qdrant double, by points
 # per upsert request (qdrant.upsert.points), 4 requests in flight, one shard.
 # The vectors (256 dimensions, hash provider) are produced once; each run indexes them into
-# a fresh collection from the start. Rate = points / (start until the shard counts them all).
+# a fresh collection from the start. Rate = points / (start until the shard counts them all);
+# CPU = the indexer's own user + system time (/proc) per point, which the double does not
+# bound: JSON writing, HTTP, Kafka.
 # The double is Python (tests/doubles/qdrant_double.py): it parses every float and
 # normalises every vector on one core, so these numbers are the double's ceiling as much as
 # chatstream-index's; against a real Qdrant the client side is what they bound from below.
@@ -38,10 +40,12 @@ count() {
   curl -sf -X POST "http://127.0.0.1:$port/collections/$1/points/count" -d '{"exact":true}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["count"])' 2>/dev/null || echo 0
 }
-printf '%-14s %8s %12s\n' points/request points points/s
+TICK=$(getconf CLK_TCK)
+median() { sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"; }
+printf '%-14s %8s %12s %16s\n' points/request points points/s 'index us/point'
 for b in 1 16 64 256; do
   n=$(( b == 1 ? N / 4 : N ))
-  secs=()
+  secs=() cpus=()
   for r in $(seq 1 "$RUNS"); do
     coll=bench_${b}_$r
     t0=$(date +%s.%N)
@@ -52,10 +56,12 @@ for b in 1 16 64 256; do
     pid=$!
     while [[ $(count "$coll") -lt $n ]]; do sleep 0.2; done
     t1=$(date +%s.%N)
+    cpus+=("$(awk -v t="$TICK" -v n="$n" '{printf "%.2f", ($14 + $15) / t * 1e6 / n}' "/proc/$pid/stat")")
     kill -TERM $pid; while kill -0 $pid 2>/dev/null; do sleep 0.1; done
     curl -sf -X DELETE "http://127.0.0.1:$port/collections/$coll" >/dev/null
     secs+=("$(echo "$t1 - $t0" | bc)")
   done
-  s=$(printf '%s\n' "${secs[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  printf '%-14s %8d %12.0f\n' "$b" "$n" "$(echo "$n / $s" | bc -l)"
+  s=$(printf '%s\n' "${secs[@]}" | median)
+  c=$(printf '%s\n' "${cpus[@]}" | median)
+  printf '%-14s %8d %12.0f %16s\n' "$b" "$n" "$(echo "$n / $s" | bc -l)" "$c"
 done

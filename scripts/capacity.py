@@ -318,6 +318,10 @@ def cmd_report(argv):
         print("capacity: at least %d users (every step passed; the ramp ended)" % capacity)
     print("saturated at %d users: %s; processes outside the benchmark used %.2f cores" % (
         ref["n"], ref.get("saturated", ref["top_component"]), ref["others_cores"]))
+    if "calibration_ms" in meta:  # compare capacities only between runs on the same box
+        print("box: %s, %s cores; calibration %.1f ms (a fixed Python loop, fastest of 5: "
+              "lower is faster)" % (meta.get("cpu") or "?", meta.get("cores", "?"),
+                                    meta["calibration_ms"]))
     with open(os.path.join(d, "steps.tsv"), "w") as f:
         f.write("n\tok\tp50\tp99\tp999\tdeliveries\tsends\tsrv_us\tlg_us\n")
         for s in steps:
