@@ -12,9 +12,9 @@
  * right but within the margin is just not taken, and a longer one is. Where D is an
  * integer below 2^53 it is exact in double, so it is compared exactly and a tie is kept
  * when it reads back (f's last bit even: 67108850 is 67108848's). Nine digits always
- * pass: rounding to 9 digits moves at most 5e-9 · |f|. Candidates are tried from 1 digit
- * up, so the first kept is the shortest (of the nearest-rounded candidates: the nearest
- * p-digit decimal is the best p-digit chance).
+ * pass: rounding to 9 digits moves at most 5e-9 · |f|. The fewest digits are found by
+ * bisection over 1..9 (see cs_ftoa), among nearest-rounded candidates: the nearest p-digit
+ * decimal is the best p-digit chance.
  */
 #include "cs_ftoa.h"
 
@@ -115,9 +115,9 @@ static bool candidate(double x, int e10, int digits, double lo, double hi, doubl
 {
     *q = e10 - digits + 1;
     *m = (uint64_t)(x * pow10_of(-*q) + 0.5); /* x > 0: rounds half up, no libm call */
-    double d = (double)*m * pow10_of(*q);
     if (*m == 0)
         return false;
+    double d = (double)*m * pow10_of(*q);
     if (*q >= 0 && *q <= 15 && *m <= (UINT64_C(1) << 53) / (uint64_t)pow10_of(*q))
         /* an integer below 2^53: d is exact, and so is the comparison, ties included */
         return (d > lo && d < hi) || ((d == lo || d == hi) && even);
@@ -168,17 +168,21 @@ size_t cs_ftoa(float f, char s[CS_FTOA_MAX])
     /* Whether the nearest p-digit decimal reads back only gets truer as p grows (every
      * p-digit decimal is a (p+1)-digit one), so the fewest digits are found by bisection;
      * 9 always do (see the top of the file). */
-    uint64_t m;
-    int q, fewest = 1, most = 9;
+    uint64_t m, kept_m = 0;
+    int q, kept_q = 0, fewest = 1, most = 9;
     while (fewest < most) {
         int mid = (fewest + most) / 2;
-        if (candidate(x, e10, mid, lo, hi, margin, even, &m, &q))
+        if (candidate(x, e10, mid, lo, hi, margin, even, &m, &q)) {
             most = mid;
-        else
+            kept_m = m; /* the last kept is the fewest digits: no second computation */
+            kept_q = q;
+        } else {
             fewest = mid + 1;
+        }
     }
-    (void)candidate(x, e10, most, lo, hi, margin, even, &m, &q);
-    p = put_decimal(p, m, q);
+    if (kept_m == 0) /* nothing shorter read back: 9 digits, which always do */
+        (void)candidate(x, e10, 9, lo, hi, margin, even, &kept_m, &kept_q);
+    p = put_decimal(p, kept_m, kept_q);
     *p = '\0';
     return (size_t)(p - s);
 }

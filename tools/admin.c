@@ -109,15 +109,17 @@ static int cs_cmd_create_topic(const char *name, int partitions, int replicas, i
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
         rd_kafka_resp_err_t err = n ? rd_kafka_topic_result_error(res[0]) : 0;
-        int have;
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             rc = 0;
         } else if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             /* An existing topic is kept, but not silently with another partition count: a
              * benchmark asking for 4 would measure 12. */
-            have = cs_partitions(rk, name);
+            int have = cs_partitions(rk, name);
             if (have == partitions) {
                 rc = 0;
+            } else if (have < 0) {
+                fprintf(stderr, "chatstream-admin: %s exists, and its partition count could "
+                        "not be read\n", name);
             } else {
                 fprintf(stderr, "chatstream-admin: %s exists with %d partitions, not %d "
                         "(kept: delete the topic, or ask for %d)\n", name, have, partitions, have);
