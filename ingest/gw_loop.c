@@ -252,17 +252,12 @@ void gw_session_queue(gw_session_t *s, gw_frame_t *f)
         gw_session_close(s, GW_CLOSE_SLOW_READER);
         return;
     }
-    gw_outq_t *q = malloc(sizeof(*q));
-    if (!q)
+    if (!gw_outq_push(&s->outq, f)) {
+        cs_log(CS_LOG_WARN, "ws", "out of memory queueing a frame for %s: disconnecting", s->user);
+        gw_session_close(s, GW_CLOSE_SLOW_READER);
         return;
-    q->next = NULL;
-    q->frame = gw_frame_ref(f);
-    q->ping = false;
-    if (s->outq_tail)
-        s->outq_tail->next = q;
-    else
-        s->outq = q;
-    s->outq_tail = q;
+    }
+    gw_frame_ref(f);
     s->outq_bytes += f->len;
     if (!s->loop->draining) {
         lws_callback_on_writable(s->wsi);
@@ -355,11 +350,9 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             gw_ws_closed(s);
         gw_timer_disarm(&loop->timers, &s->timer);
         gw_session_remove(loop, s);
-        for (gw_outq_t *q = s->outq, *n; q; q = n) {
-            n = q->next;
-            gw_frame_unref(q->frame);
-            free(q);
-        }
+        for (gw_frame_t *f; (f = gw_outq_pop(&s->outq));)
+            gw_frame_unref(f);
+        gw_outq_free(&s->outq);
         cs_buf_free(&s->rx);
         cs_buf_free(&s->body);
         free(s->resp);

@@ -6,13 +6,8 @@
 #define CS_GW_SESSION_H
 
 #include "gw.h"
+#include "gw_outq.h"
 #include "gw_timers.h"
-
-typedef struct gw_outq {
-    struct gw_outq *next;
-    gw_frame_t *frame;
-    bool ping;
-} gw_outq_t;
 
 typedef struct gw_room {
     struct gw_room *hnext;
@@ -52,11 +47,12 @@ typedef struct gw_session {
     int64_t exp_ms;
     int64_t opened_ms;
     int64_t last_rx_ms;
-    bool ping_sent;
+    bool ping_sent;   /* since the client last spoke */
+    bool ping_due;    /* to be written by the writeable callback */
     gw_timer_t timer; /* on one of the loop's timer queues (gw_session_timer) */
     cs_buf_t rx;    /* the message being assembled from fragments */
     bool rx_overflow;
-    gw_outq_t *outq, *outq_tail;
+    gw_outq_t outq;   /* frames to write, each holding a reference */
     size_t outq_bytes;
     int inflight;
     bool paused;

@@ -554,17 +554,9 @@ void gw_ws_on_timer(gw_session_t *s)
             return;
         }
         if (now - s->last_rx_ms >= c->idle_timeout_ms / 2 && !s->ping_sent) {
-            gw_outq_t *q = calloc(1, sizeof(*q));
-            if (q) {
-                q->ping = true;
-                if (s->outq_tail)
-                    s->outq_tail->next = q;
-                else
-                    s->outq = q;
-                s->outq_tail = q;
-                s->ping_sent = true;
-                lws_callback_on_writable(s->wsi);
-            }
+            s->ping_sent = true;
+            s->ping_due = true;
+            lws_callback_on_writable(s->wsi);
         }
     }
     /* a pause for `unavailable` ends here; a pause for in-flight sends ends with acks */
@@ -593,7 +585,7 @@ void gw_ws_closed(gw_session_t *s)
 
 #define GW_BATCH_BYTES 65536
 
-/* Frames the queued text frames up to the next ping ourselves (server frames are not
+/* Frames the queued text frames ourselves (server frames are not
  * masked: 0x81, then the length in 1, 3 or 9 bytes) into one buffer, at most
  * GW_BATCH_BYTES, and hands lws that as raw bytes — one send() for the lot instead of one
  * per message: a room's burst costs each member one syscall. lws keeps what the socket did
@@ -606,21 +598,17 @@ static int gw_write_batch(gw_session_t *s)
     unsigned char pre[LWS_PRE] = {0};
     cs_buf_append(b, pre, sizeof(pre));
     int frames = 0;
-    while (s->outq && !s->outq->ping &&
-           (frames == 0 || b->len + s->outq->frame->len + 10 <= LWS_PRE + GW_BATCH_BYTES)) {
-        gw_outq_t *q = s->outq;
-        size_t len = q->frame->len;
+    gw_frame_t *f;
+    while ((f = gw_outq_peek(&s->outq)) &&
+           (frames == 0 || b->len + f->len + 10 <= LWS_PRE + GW_BATCH_BYTES)) {
         uint8_t h[CS_WS_HEADER_MAX];
-        cs_buf_append(b, h, cs_ws_header(h, CS_WS_FIN | CS_WS_TEXT, len, NULL));
-        cs_buf_append(b, q->frame->buf + LWS_PRE, len);
+        cs_buf_append(b, h, cs_ws_header(h, CS_WS_FIN | CS_WS_TEXT, f->len, NULL));
+        cs_buf_append(b, f->buf + LWS_PRE, f->len);
         if (b->oom)
             return -1;
-        s->outq = q->next;
-        if (!s->outq)
-            s->outq_tail = NULL;
-        s->outq_bytes -= len;
-        gw_frame_unref(q->frame);
-        free(q);
+        gw_outq_pop(&s->outq);
+        s->outq_bytes -= f->len;
+        gw_frame_unref(f);
         frames++;
     }
     if (!frames)
@@ -636,14 +624,14 @@ static int gw_write_batch(gw_session_t *s)
 void gw_ws_flush(gw_session_t *s)
 {
     /* a close, a ping or bytes lws still holds: the writeable callback's turn */
-    while (s->outq && !s->closing && !s->outq->ping && !lws_partial_buffered(s->wsi)) {
+    while (s->outq.len && !s->closing && !lws_partial_buffered(s->wsi)) {
         if (gw_write_batch(s) < 0) {
             /* not from inside a callback: lws closes it from its loop */
             lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
             return;
         }
     }
-    if (s->outq || s->closing)
+    if (s->outq.len || s->ping_due || s->closing)
         lws_callback_on_writable(s->wsi);
 }
 
@@ -671,23 +659,21 @@ static void gw_write_close(gw_session_t *s)
 
 static int gw_writeable(gw_session_t *s)
 {
-    if (s->closing && !(s->close_why == GW_CLOSE_SHUTDOWN && s->outq)) {
+    if (s->closing && !(s->close_why == GW_CLOSE_SHUTDOWN && s->outq.len)) {
         gw_write_close(s);
         return -1;
     }
     /* several frames per callback while the socket takes them (lws buffers a partial
      * send itself and then reports the pipe choked) */
-    for (int n = 0; n < 64 && s->outq && !(n > 0 && lws_send_pipe_choked(s->wsi)); n++) {
-        if (!s->outq->ping) {
+    for (int n = 0; n < 64 && (s->outq.len || s->ping_due) &&
+                    !(n > 0 && lws_send_pipe_choked(s->wsi));
+         n++) {
+        if (s->outq.len) {
             if (gw_write_batch(s) < 0)
                 return -1;
             continue;
         }
-        gw_outq_t *q = s->outq;
-        s->outq = q->next;
-        if (!s->outq)
-            s->outq_tail = NULL;
-        free(q);
+        s->ping_due = false;
         /* with a payload: lws 4.1.6 drops an empty PONG without calling us back, so a
          * client answering an empty ping would still be closed as idle */
         unsigned char buf[LWS_PRE + 4] = {0};
@@ -695,7 +681,7 @@ static int gw_writeable(gw_session_t *s)
         if (lws_write(s->wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 0)
             return -1;
     }
-    if (s->outq || s->closing)
+    if (s->outq.len || s->ping_due || s->closing)
         lws_callback_on_writable(s->wsi);
     return 0;
 }
