@@ -310,6 +310,21 @@ void gw_session_error(gw_session_t *s, gw_reject_t r, const char *msg, const cha
 
 /* ---- the lws callback ---------------------------------------------------------------- */
 
+/* Frees what the live half of the session's union holds (gw_session.h). */
+static void gw_session_free_half(gw_session_t *s)
+{
+    if (s->http) {
+        cs_buf_free(&s->body);
+        free(s->resp);
+        s->resp = NULL;
+        return;
+    }
+    for (gw_frame_t *f; (f = gw_outq_pop(&s->outq));)
+        gw_frame_unref(f);
+    gw_outq_free(&s->outq);
+    cs_buf_free(&s->rx);
+}
+
 static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -327,8 +342,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return -1;
         if (s->loop) { /* the next request on a kept-alive HTTP connection */
             gw_session_remove(loop, s);
-            cs_buf_free(&s->body);
-            free(s->resp);
+            gw_session_free_half(s);
         }
         memset(s, 0, sizeof(*s));
         s->wsi = wsi;
@@ -336,8 +350,10 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         s->id = atomic_fetch_add(&loop->gw->next_session, 1) + 1;
         s->http = reason == LWS_CALLBACK_HTTP;
         s->opened_ms = s->last_rx_ms = cs_mono_ms();
-        cs_buf_init(&s->rx);
-        cs_buf_init(&s->body);
+        if (s->http)
+            cs_buf_init(&s->body);
+        else
+            cs_buf_init(&s->rx);
         lws_get_peer_simple(wsi, s->ip, sizeof(s->ip));
         gw_session_add(loop, s);
         return s->http ? gw_http_callback(wsi, reason, s, in, len)
@@ -350,12 +366,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             gw_ws_closed(s);
         gw_timer_disarm(&loop->timers, &s->timer);
         gw_session_remove(loop, s);
-        for (gw_frame_t *f; (f = gw_outq_pop(&s->outq));)
-            gw_frame_unref(f);
-        gw_outq_free(&s->outq);
-        cs_buf_free(&s->rx);
-        cs_buf_free(&s->body);
-        free(s->resp);
+        gw_session_free_half(s);
         s->loop = NULL;
         return 0;
     case LWS_CALLBACK_HTTP_BODY:

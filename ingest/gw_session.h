@@ -38,43 +38,51 @@ typedef struct gw_session {
     gw_loop_t *loop;
     uint64_t id;
     bool http;
+    bool closing;
     char ip[64];
-    /* WebSocket */
-    bool authed;
-    char user[CS_IDENT_MAX + 1];
-    char **allowed; /* rooms the token allows; NULL = any */
-    int nallowed;
-    int64_t exp_ms;
     int64_t opened_ms;
     int64_t last_rx_ms;
-    bool ping_sent;   /* since the client last spoke */
-    bool ping_due;    /* to be written by the writeable callback */
     gw_timer_t timer; /* on one of the loop's timer queues (gw_session_timer) */
-    cs_buf_t rx;    /* the message being assembled from fragments */
-    bool rx_overflow;
-    gw_outq_t outq;   /* frames to write, each holding a reference */
-    size_t outq_bytes;
-    int inflight;
-    bool paused;
-    bool ip_counted;
-    gw_join_t *joins;
-    int njoins;
-    gw_close_t close_why;
-    bool closing;
-    bool flush_listed;               /* on the loop's flush list (gw_loop_drain) */
-    struct gw_session *flush_next;
-    /* HTTP */
-    cs_buf_t body;
-    int status;
-    char *resp;
-    size_t resp_len;
-    const char *resp_type;
-    int64_t retry_after_s;
-    bool resp_ready;
-    char route_room[CS_IDENT_MAX + 1];
-    char route_user[CS_IDENT_MAX + 1];
-    bool route_post;
-    int64_t started_us;
+    /* A connection is a WebSocket or an HTTP request, never both at once, and lws
+     * allocates this struct for every connection: the two halves share their bytes
+     * (768 → 496 bytes per connection). Only what `http` says is live may be touched; the
+     * open and close paths in gw_loop.c set up and free the live half only. */
+    union {
+        struct { /* WebSocket (!http) */
+            bool authed;
+            bool rx_overflow;
+            bool ping_sent;   /* since the client last spoke */
+            bool ping_due;    /* to be written by the writeable callback */
+            bool paused;
+            bool ip_counted;
+            bool flush_listed; /* on the loop's flush list (gw_loop_drain) */
+            char user[CS_IDENT_MAX + 1];
+            char **allowed; /* rooms the token allows; NULL = any */
+            int nallowed;
+            int inflight;
+            int njoins;
+            gw_close_t close_why;
+            int64_t exp_ms;
+            cs_buf_t rx;    /* the message being assembled from fragments */
+            gw_outq_t outq; /* frames to write, each holding a reference */
+            size_t outq_bytes;
+            gw_join_t *joins;
+            struct gw_session *flush_next;
+        };
+        struct { /* HTTP (http) */
+            bool resp_ready;
+            bool route_post;
+            int status;
+            cs_buf_t body;
+            char *resp;
+            size_t resp_len;
+            const char *resp_type;
+            int64_t retry_after_s;
+            int64_t started_us;
+            char route_room[CS_IDENT_MAX + 1];
+            char route_user[CS_IDENT_MAX + 1];
+        };
+    };
 } gw_session_t;
 
 struct gw_loop {
