@@ -64,6 +64,7 @@ class Client:
     def __init__(self, gw, user, tok=None, origin=None, local_addr=None):
         self.gw, self.user, self.tok, self.origin, self.local_addr = gw, user, tok, origin, local_addr
         self.msgs = {}  # room -> [ids in arrival order]
+        self.texts = {}  # id -> text
         self.frames = []
         self.acks = {}  # cmid -> id
         self.errors = []
@@ -97,6 +98,7 @@ class Client:
                 t = f.get("type")
                 if t == "msg":
                     self.msgs.setdefault(f["room"], []).append(f["id"])
+                    self.texts[f["id"]] = f.get("text")
                 elif t == "ack":
                     self.acks[f["cmid"]] = f["id"]
                 elif t == "error":
@@ -116,7 +118,9 @@ class Client:
         await until(lambda: room in self.joined, 10, f"{self.user} joined {room}")
 
     async def send(self, room, text, cmid):
-        await self.ws.send(json.dumps({"type": "send", "room": room, "text": text, "cmid": cmid}))
+        # raw UTF-8 on the wire, not \u escapes: what a browser sends
+        await self.ws.send(json.dumps({"type": "send", "room": room, "text": text, "cmid": cmid},
+                                      ensure_ascii=False))
 
     async def close(self):
         await self.ws.close()
@@ -148,9 +152,12 @@ async def broadcast(gws, room, nclients, per_client):
         await c.connect()
         await c.join(room)
     per_client = int(per_client)
+    # One text near the 4,096-byte limit, of 1- to 4-byte UTF-8 characters: lws hands the
+    # gateway a frame in pieces of its 1 KB receive buffer, so characters straddle the cuts.
+    long_text = "m0 from u0 " + "aé€😀" * 390
     for k in range(per_client):
         for i, c in enumerate(clients):
-            await c.send(room, f"m{k} from u{i}", f"c{i}-{k}")
+            await c.send(room, long_text if (k, i) == (0, 0) else f"m{k} from u{i}", f"c{i}-{k}")
         await asyncio.sleep(0.05)
     total = per_client * len(clients)
     await until(lambda: all(len(c.msgs.get(room, [])) >= total for c in clients), 60,
@@ -163,6 +170,9 @@ async def broadcast(gws, room, nclients, per_client):
     acked = {mid for c in clients for mid in c.acks.values()}
     check(sum(len(c.acks) for c in clients) == total and acked == set(orders[0]),
           f"all {total} sends acked, and the acked ids are the delivered ones")
+    long_id = clients[0].acks.get("c0-0")
+    check(all(c.texts.get(long_id) == long_text for c in clients),
+          f"the {len(long_text.encode())}-byte text of 1- to 4-byte characters reached every client intact")
     for c in clients:
         await c.close()
     print(json.dumps({"order": orders[0]}))
