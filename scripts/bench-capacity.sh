@@ -16,6 +16,9 @@
 #
 #   scripts/bench-capacity.sh                           STEPS="500 1000 1500 2000 5000 10000 20000"
 #   STEPS="200 500" HOLD=10 scripts/bench-capacity.sh   a quick look
+#   STEPS=10000 RATE=0.05 LOADGEN_OPTS="-X scenario=bell -X bell.seconds=2" \
+#     scripts/bench-capacity.sh                         the bell: all 10,000 log in within
+#                 2 s (join p99 in the table, connect time in step-N.json), then chat slowly
 #   CS_GATEWAY=double scripts/bench-capacity.sh          one protocol double (tests/doubles/
 #                 gateway_double_fast.c) instead of the pipeline: the loadgen and this script
 #                 alone, i.e. what this machine can drive at all (not a chatstream number)

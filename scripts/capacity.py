@@ -274,15 +274,15 @@ def cmd_report(argv):
         capacity = max([s["n"] for s in passed if s["n"] < failed[0]["n"]] or [0])
     first_fail = failed[0] if failed else None
     comps = sorted({c for s in steps for c in s["components"]})
-    hdr = ("%7s %5s %9s %8s %8s %8s %10s %8s %8s %8s %-14s %s" %
-           ("users", "ok", "deliv/s", "p50 ms", "p99 ms", "max ms", "srv us/d", "lg us/d",
-            "busy", "others", "top (cores)", "failed criteria"))
+    hdr = ("%7s %5s %9s %8s %8s %8s %9s %10s %8s %8s %8s %-14s %s" %
+           ("users", "ok", "deliv/s", "p50 ms", "p99 ms", "max ms", "join p99", "srv us/d",
+            "lg us/d", "busy", "others", "top (cores)", "failed criteria"))
     print(hdr)
     print("-" * len(hdr))
     for s in steps:
-        print("%7d %5s %9.0f %8.1f %8.1f %8.1f %10s %8.2f %8.2f %8.2f %-14s %s" % (
+        print("%7d %5s %9.0f %8.1f %8.1f %8.1f %9.1f %10s %8.2f %8.2f %8.2f %-14s %s" % (
             s["n"], "yes" if s["ok"] else "NO", s["deliveries_per_s"], s["p50_ms"], s["p99_ms"],
-            s["max_ms"],
+            s["max_ms"], s.get("join_p99_ms") or 0.0,
             "%.2f" % s["server_cpu_us_per_delivery"] if s["server_cpu_us_per_delivery"] else "-",
             s["loadgen_cpu_us_per_delivery"], s["machine_cores_busy"], s["others_cores"],
             "%s %.2f" % (s["top_component"], s["top_cores"]), "; ".join(s["fails"])))
