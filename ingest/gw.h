@@ -56,6 +56,7 @@ typedef struct gw_conf {
     int64_t idle_timeout_ms;
     int64_t outq_max_bytes;
     int64_t sndbuf;          /* SO_SNDBUF of client sockets; 0 = the kernel's */
+    int64_t coalesce_ms;     /* a socket written this recently waits; 0 = write at once */
     int64_t auth_timeout_ms;
     int64_t produce_timeout_ms;
     int64_t retry_after_ms;
@@ -129,6 +130,7 @@ typedef struct gw_metrics {
     cs_counter_t *delivered;       /* msg frames queued to sessions */
     cs_counter_t *write_batches;   /* writes carrying several frames */
     cs_counter_t *batched_frames;  /* frames sent in those */
+    cs_counter_t *coalesced;       /* flushes held back by ws.coalesce.ms */
     cs_counter_t *unavailable;
     cs_counter_t *slow_readers;
     cs_counter_t *auth_failures;

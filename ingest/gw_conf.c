@@ -36,6 +36,12 @@ const cs_conf_def_t gw_conf_defs[] = {
     R_INT(sndbuf, "socket.sndbuf.bytes", "0", 0, 16777216,
           "Kernel send buffer per client socket (0: the kernel's autotuning). Smaller caps "
           "memory per connection and finds slow readers sooner."),
+    R_INT(coalesce_ms, "ws.coalesce.ms", "0", 0, 1000,
+          "A client socket written less than this long ago gets its next frames this much "
+          "after that write, together in one send (0: every frame as soon as it is ready). "
+          "Saves sends (the gateway's main CPU cost) when clients receive frames faster than "
+          "one per window, at up to this much added latency; the first frame after a quiet "
+          "spell is never held."),
     R_INT(produce_timeout_ms, "produce.timeout.ms", "10000", 100, 300000,
           "How long a message may wait for Kafka before the client gets unavailable."),
     R_INT(retry_after_ms, "retry.after.ms", "1000", 10, 60000,

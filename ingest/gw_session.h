@@ -55,7 +55,7 @@ typedef struct gw_session {
             bool ping_due;    /* to be written by the writeable callback */
             bool paused;
             bool ip_counted;
-            bool flush_listed; /* on the loop's flush list (gw_loop_drain) */
+            bool flush_listed; /* on the loop's flush or deferred list (gw_loop_drain) */
             char user[CS_IDENT_MAX + 1];
             char **allowed; /* rooms the token allows; NULL = any */
             int nallowed;
@@ -66,6 +66,7 @@ typedef struct gw_session {
             cs_buf_t rx;    /* the message being assembled from fragments */
             gw_outq_t outq; /* frames to write, each holding a reference */
             size_t outq_bytes;
+            int64_t last_write_ms; /* of frames, for ws.coalesce.ms */
             gw_join_t *joins;
             struct gw_session *flush_next;
         };
@@ -100,6 +101,12 @@ struct gw_loop {
     cs_buf_t batch; /* several queued frames framed into one write (gw_write_batch) */
     bool draining;        /* in gw_loop_drain: queued frames wait for its flush */
     gw_session_t *flush;  /* sessions with frames queued during this drain */
+    /* ws.coalesce.ms: ids of sessions whose flush waits (ids, not pointers: a session may
+     * close meanwhile, and gw_session_find then no longer finds it) */
+    uint64_t *deferred;
+    size_t ndeferred, capdeferred;
+    lws_sorted_usec_list_t coalesce_sul;
+    bool coalesce_armed;
     struct lws_http_mount *mounts; /* must outlive the context */
     gw_timers_t timers;            /* the sessions' timers; one lws timer wakes them */
     lws_sorted_usec_list_t timers_sul;

@@ -623,6 +623,8 @@ static int gw_write_batch(gw_session_t *s)
     }
     if (!frames)
         return 0;
+    if (s->loop->gw->conf->coalesce_ms)
+        s->last_write_ms = cs_mono_ms();
     if (frames > 1) {
         cs_counter_add(s->loop->gw->m.write_batches, 1);
         cs_counter_add(s->loop->gw->m.batched_frames, (uint64_t)frames);

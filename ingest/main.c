@@ -57,6 +57,9 @@ static void gw_metrics_init(gw_t *gw)
                                              "at once.");
     gw->m.batched_frames = cs_metrics_counter(m, "chatstream_gateway_batched_frames_total", NULL,
                                               "Frames sent inside those batched writes.");
+    gw->m.coalesced = cs_metrics_counter(m, "chatstream_gateway_coalesced_total", NULL,
+                                         "Flushes held back because the socket was written "
+                                         "less than ws.coalesce.ms ago.");
     gw->m.unavailable = cs_metrics_counter(m, "chatstream_gateway_unavailable_total", NULL,
                                            "Sends answered `unavailable` (Kafka could not take "
                                            "them).");

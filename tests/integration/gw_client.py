@@ -65,6 +65,7 @@ class Client:
         self.gw, self.user, self.tok, self.origin, self.local_addr = gw, user, tok, origin, local_addr
         self.msgs = {}  # room -> [ids in arrival order]
         self.texts = {}  # id -> text
+        self.arrived = {}  # id -> time.monotonic() when it was read
         self.frames = []
         self.acks = {}  # cmid -> id
         self.errors = []
@@ -99,6 +100,7 @@ class Client:
                 if t == "msg":
                     self.msgs.setdefault(f["room"], []).append(f["id"])
                     self.texts[f["id"]] = f.get("text")
+                    self.arrived[f["id"]] = time.monotonic()
                 elif t == "ack":
                     self.acks[f["cmid"]] = f["id"]
                 elif t == "error":
@@ -496,6 +498,50 @@ async def collect(gw, room, user, expect, seconds, outfile):
     await c.close()
 
 
+async def coalesce(gw, room, window_ms):
+    """A listener quiet for longer than the window, then 5 sends 100 ms apart to its room.
+    window_ms > 0 (the gateway's ws.coalesce.ms): the first reaches it at once, the other
+    four wait out the window from that write and arrive together; 0: each arrives on its
+    own, 100 ms apart as sent. The cmids carry the room: a (user, cmid) seen before is a
+    retry, and the pipeline drops it."""
+    w = int(window_ms) / 1000
+    listener = await make_client(gw, "listener").connect()
+    await listener.join(room)
+    sender = await make_client(gw, "sender").connect()
+    await sender.join(room)
+    # one message through first: the pipeline (fan-out's partitions) is up before timing
+    await sender.send(room, "warm-up", f"{room}-warm")
+    await until(lambda: listener.msgs.get(room), 60, "the warm-up message at the listener")
+    listener.msgs[room] = []
+    await asyncio.sleep(w + 0.3)  # the listener's last write is older than the window
+    sent = {}
+    for k in range(5):
+        sent[f"{room}-{k}"] = time.monotonic()
+        await sender.send(room, f"paced {k}", f"{room}-{k}")
+        await asyncio.sleep(0.1)
+    await until(lambda: len(listener.msgs.get(room, [])) >= 5, 10 + w, "5 messages at the listener")
+    await asyncio.sleep(0.5)
+    await until(lambda: len(sender.acks) >= 6, 10, "6 acks")
+    ids = [sender.acks[f"{room}-{k}"] for k in range(5)]
+    check(listener.msgs[room] == ids, "the listener got the 5 exactly once, in the order sent")
+    at = [listener.arrived[i] for i in ids]
+    lat = [(at[k] - sent[f"{room}-{k}"]) * 1000 for k in range(5)]
+    spread = (max(at[1:]) - min(at[1:])) * 1000
+    print(f"  window {window_ms} ms: latencies {', '.join(f'{x:.0f}' for x in lat)} ms; "
+          f"2nd-5th arrived within {spread:.0f} ms", flush=True)
+    if w:
+        check(lat[0] < 300, f"the first after a quiet spell was not held ({lat[0]:.0f} ms)")
+        check(spread < 60, f"the other four came in one write ({spread:.0f} ms apart)")
+        gap = (at[1] - at[0]) * 1000
+        check(0.7 * w * 1000 <= gap <= w * 1000 + 300,
+              f"...about a window after the first ({gap:.0f} ms; window {window_ms})")
+    else:
+        check(max(lat) < 300, f"nothing held without a window ({max(lat):.0f} ms)")
+        check(spread >= 200, f"the four arrived as they were sent ({spread:.0f} ms apart)")
+    await listener.close()
+    await sender.close()
+
+
 async def shutdown(gw, room, count, marker):
     """Sends `count` messages, touches `marker` (the test then SIGTERMs the gateway) and
     expects: every send answered (ack, or `unavailable` once the gateway stopped taking
@@ -518,7 +564,7 @@ def main():
     fn = {"broadcast": broadcast, "bad_inputs": bad_inputs, "slow_reader": slow_reader,
           "send_through_outage": send_through_outage, "listen": listen,
           "send_n": send_n, "follow": follow, "send_paced": send_paced,
-          "shutdown": shutdown, "collect": collect}[scenario]
+          "shutdown": shutdown, "collect": collect, "coalesce": coalesce}[scenario]
     asyncio.run(asyncio.wait_for(fn(*args), 300))
 
 
