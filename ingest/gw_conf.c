@@ -36,7 +36,7 @@ const cs_conf_def_t gw_conf_defs[] = {
     R_INT(sndbuf, "socket.sndbuf.bytes", "0", 0, 16777216,
           "Kernel send buffer per client socket (0: the kernel's autotuning). Smaller caps "
           "memory per connection and finds slow readers sooner."),
-    R_INT(coalesce_ms, "ws.coalesce.ms", "0", 0, 1000,
+    R_INT(coalesce_ms, "ws.coalesce.ms", "50", 0, 1000,
           "A client socket written less than this long ago gets its next frames this much "
           "after that write, together in one send (0: every frame as soon as it is ready). "
           "Saves sends (the gateway's main CPU cost) when clients receive frames faster than "

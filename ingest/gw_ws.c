@@ -625,6 +625,8 @@ static int gw_write_batch(gw_session_t *s)
         return 0;
     if (s->loop->gw->conf->coalesce_ms)
         s->last_write_ms = cs_mono_ms();
+    cs_counter_add(s->loop->gw->m.writes, 1);
+    cs_counter_add(s->loop->gw->m.frames_written, (uint64_t)frames);
     if (frames > 1) {
         cs_counter_add(s->loop->gw->m.write_batches, 1);
         cs_counter_add(s->loop->gw->m.batched_frames, (uint64_t)frames);

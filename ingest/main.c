@@ -52,6 +52,12 @@ static void gw_metrics_init(gw_t *gw)
                                        "Messages acknowledged to their senders (durable).");
     gw->m.delivered = cs_metrics_counter(m, "chatstream_gateway_delivered_total", NULL,
                                          "Room messages queued to connected members.");
+    gw->m.writes = cs_metrics_counter(m, "chatstream_gateway_writes_total", NULL,
+                                      "Socket writes of queued frames to WebSocket clients.");
+    gw->m.frames_written = cs_metrics_counter(m, "chatstream_gateway_frames_written_total", NULL,
+                                              "Frames in those writes (per write: what "
+                                              "ws.coalesce.ms buys; a send costs the same "
+                                              "with 1 frame or 4).");
     gw->m.write_batches = cs_metrics_counter(m, "chatstream_gateway_write_batches_total", NULL,
                                              "Socket writes that carried several queued frames "
                                              "at once.");

@@ -172,6 +172,7 @@ for N in $STEPS; do
   [[ -n ${PG_POSTMASTER:-} ]] && sample_args+=(--pg "$PG_POSTMASTER")
   log "step N=$N: connecting, then $HOLD s of school load"
   index_lag_before=$(index_lag)
+  scrape "before-$N"  # counters before the step: capacity.py step takes the differences
   "$LOADGEN" -X gateways="$GW_LIST" -X users="$N" -X room.size="$ROOM_SIZE" -X rate="$RATE" \
     -X size="$SIZE" -X duration="$HOLD" -X drain.seconds=10 -X connect.rate=2000 \
     -X connect.timeout=120 "${AUTH[@]}" "${LOADGEN_OPTS[@]}" --json \

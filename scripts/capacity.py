@@ -120,6 +120,32 @@ def window(samples, t0, t1):
     return before[-1], after[0]
 
 
+def counter(path, name):
+    """A counter's value from a saved /metrics page, or None."""
+    for line in open(path):
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def frames_per_write(d, n):
+    """The gateways' frames per socket write over step n, from their /metrics scraped just
+    before (metrics-before-N-*) and just after (metrics-N-*) it: what ws.coalesce.ms and
+    busy drains buy, since a send costs the kernel about the same with 1 frame as with 4."""
+    writes = frames = 0.0
+    for after in glob.glob(os.path.join(d, "metrics-%d-gateway*.txt" % n)):
+        before = os.path.join(d, "metrics-before-" + os.path.basename(after)[len("metrics-"):])
+        if not os.path.exists(before):
+            return None
+        v = [counter(p, k) for p in (before, after)
+             for k in ("chatstream_gateway_writes_total", "chatstream_gateway_frames_written_total")]
+        if None in v:
+            return None
+        writes += v[2] - v[0]
+        frames += v[3] - v[1]
+    return round(frames / writes, 3) if writes > 0 else None
+
+
 def cmd_step(args):
     a = dict(zip(args[::2], args[1::2]))
     n = int(a["--n"])
@@ -200,6 +226,7 @@ def cmd_step(args):
         "persist_lag": lag, "persist_catchup_s": lag_s,
         "index_lag": int(a.get("--index-lag", -1)),
         "window_s": round(wall, 2), "components": comps,
+        "frames_per_write": frames_per_write(os.path.dirname(os.path.abspath(a["--out"])), n),
         "server_cpu_s": round(server_cpu, 3),
         "server_cpu_us_per_delivery": round(server_cpu / delivered * 1e6, 3) if delivered else None,
         "loadgen_cpu_us_per_delivery": lg["loadgen_cpu_us_per_delivery"],
@@ -210,7 +237,8 @@ def cmd_step(args):
     }
     json.dump(step, open(a["--out"], "w"), indent=1)
     print(json.dumps({k: step[k] for k in ("n", "ok", "fails", "p99_ms", "deliveries_per_s",
-                                            "server_cpu_us_per_delivery", "top_component")}))
+                                            "server_cpu_us_per_delivery", "frames_per_write",
+                                            "top_component")}))
     return 0
 
 
@@ -274,17 +302,19 @@ def cmd_report(argv):
         capacity = max([s["n"] for s in passed if s["n"] < failed[0]["n"]] or [0])
     first_fail = failed[0] if failed else None
     comps = sorted({c for s in steps for c in s["components"]})
-    hdr = ("%7s %5s %9s %8s %8s %8s %9s %10s %8s %8s %8s %-14s %s" %
+    hdr = ("%7s %5s %9s %8s %8s %8s %9s %10s %8s %8s %8s %8s %-14s %s" %
            ("users", "ok", "deliv/s", "p50 ms", "p99 ms", "max ms", "join p99", "srv us/d",
-            "lg us/d", "busy", "others", "top (cores)", "failed criteria"))
+            "lg us/d", "fr/write", "busy", "others", "top (cores)", "failed criteria"))
     print(hdr)
     print("-" * len(hdr))
     for s in steps:
-        print("%7d %5s %9.0f %8.1f %8.1f %8.1f %9.1f %10s %8.2f %8.2f %8.2f %-14s %s" % (
+        print("%7d %5s %9.0f %8.1f %8.1f %8.1f %9.1f %10s %8.2f %8s %8.2f %8.2f %-14s %s" % (
             s["n"], "yes" if s["ok"] else "NO", s["deliveries_per_s"], s["p50_ms"], s["p99_ms"],
             s["max_ms"], s.get("join_p99_ms") or 0.0,
             "%.2f" % s["server_cpu_us_per_delivery"] if s["server_cpu_us_per_delivery"] else "-",
-            s["loadgen_cpu_us_per_delivery"], s["machine_cores_busy"], s["others_cores"],
+            s["loadgen_cpu_us_per_delivery"],
+            "%.2f" % s["frames_per_write"] if s.get("frames_per_write") else "-",
+            s["machine_cores_busy"], s["others_cores"],
             "%s %.2f" % (s["top_component"], s["top_cores"]), "; ".join(s["fails"])))
     print()
     print("per component, cores over each step's run window:")

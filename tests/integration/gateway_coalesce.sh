@@ -2,14 +2,14 @@
 # gateway_coalesce: ws.coalesce.ms. With a 1,000 ms window, a listener quiet for longer gets
 # the first of 5 sends (100 ms apart) at once and the other four together in one write about
 # a window later; the gateway counts the held-back flushes and the batched write. Without a
-# window (the default) the same sends arrive one by one as they were sent, nothing held.
+# window (ws.coalesce.ms=0) the same sends arrive one by one as they were sent, nothing held.
 . "$(dirname "$0")/lib.sh"
 it_setup gateway_coalesce
 export CHATSTREAM_AUTH_SECRET=it-secret-0123456789abcdef
 it_start fanout -X group.id=${IT_PREFIX}fanout
 it_start_gateway -X ws.coalesce.ms=1000
 gw1=$IT_GW
-it_start_gateway
+it_start_gateway -X ws.coalesce.ms=0
 gw2=$IT_GW
 
 out=$(it_gw_client coalesce "$gw1" room-a 1000) || it_fail "$out"

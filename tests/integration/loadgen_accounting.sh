@@ -61,6 +61,15 @@ it_assert_eq "$(j unknown)" 0 "unreadable pushes"
 it_assert_eq "$(python3 -c 'import json,sys; print(sum(json.loads(sys.argv[1])["errors"].values()))' "$out")" 0 "error frames"
 it_assert_eq "$rc" 0 "loadgen --check exit status"
 
+# the gateways' write counters (ws.coalesce.ms at its default, 50 ms): every delivery and
+# every ack went out in some write, and no write was empty
+gsum() { local t=0 g; for g in "${gws[@]}"; do t=$((t + $(it_metric "$g" "$1"))); done; echo "$t"; }
+writes=$(gsum chatstream_gateway_writes_total) frames=$(gsum chatstream_gateway_frames_written_total)
+it_log "gateways: $frames frames in $writes writes, $(gsum chatstream_gateway_coalesced_total) flushes held back"
+it_assert "frames written ($frames) >= deliveries + acks ($(( $(j delivered) + $(j acked) )))" \
+  "(( frames >= $(j delivered) + $(j acked) ))"
+it_assert "0 < writes ($writes) <= frames ($frames)" "(( writes > 0 && writes <= frames ))"
+
 # pings answered: without pongs every idle connection is closed as idle after 1.2 s
 port=$(it_free_port)
 "$GW" -X listen.port="$port" -X log.level=warn -X idle.timeout.ms=1200 \
