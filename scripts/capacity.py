@@ -35,15 +35,18 @@ NOT_SERVER = ("loadgen", "qdrant-double", "ksoftirqd")
 
 
 def proc_stat(pid):
-    """(cpu seconds, rss KiB, ppid) of a pid, or None if it is gone."""
+    """(cpu seconds, rss KiB, ppid, cpu seconds of its reaped children) of a pid, or None
+    if it is gone."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             s = f.read()
     except OSError:
         return None
     rest = s[s.rindex(")") + 2:].split()
-    # rest[0] is field 3 (state); utime=14, stime=15, rss=24 (1-based) -> rest[11], rest[12], rest[21]
-    return ((int(rest[11]) + int(rest[12])) / HZ, int(rest[21]) * PAGE_KB, int(rest[1]))
+    # rest[0] is field 3 (state); utime=14, stime=15, cutime=16, cstime=17, rss=24
+    # (1-based) -> rest[11], rest[12], rest[13], rest[14], rest[21]
+    return ((int(rest[11]) + int(rest[12])) / HZ, int(rest[21]) * PAGE_KB, int(rest[1]),
+            (int(rest[13]) + int(rest[14])) / HZ)
 
 
 def machine_busy():
@@ -55,6 +58,10 @@ def machine_busy():
 
 
 def pg_tree(postmaster):
+    """PostgreSQL's CPU and RSS: the postmaster and its live children, plus the CPU of the
+    children it has reaped — without that, a backend or autovacuum worker that exits inside
+    a step takes its CPU out of the sum, and the step could show PostgreSQL at -0.016 cores
+    (it did, once, in stop 17's ramps)."""
     cpu, rss = 0.0, 0
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -62,7 +69,7 @@ def pg_tree(postmaster):
         pid = int(d)
         st = proc_stat(pid)
         if st and (pid == postmaster or st[2] == postmaster):
-            cpu += st[0]
+            cpu += st[0] + (st[3] if pid == postmaster else 0)
             rss += st[1]
     return cpu, rss
 
