@@ -158,6 +158,7 @@ static bool gw_coalesce_defer(gw_loop_t *loop, gw_session_t *s, int64_t now)
         loop->capdeferred = cap;
     }
     loop->deferred[loop->ndeferred++] = s->id;
+    s->deferred = true;
     cs_counter_inc(loop->gw->m.coalesced);
     if (!loop->coalesce_armed)
         gw_coalesce_arm(loop, due - now);
@@ -174,15 +175,15 @@ static void gw_coalesce_fire(lws_sorted_usec_list_t *sul)
     size_t keep = 0, n = loop->ndeferred;
     for (size_t i = 0; i < n; i++) {
         gw_session_t *s = gw_session_find(loop, loop->deferred[i]);
-        if (!s || s->http)
-            continue; /* closed meanwhile */
+        if (!s || s->http || !s->deferred)
+            continue; /* closed meanwhile, or written by a drain since (gw_session_flush_now) */
         int64_t due = s->last_write_ms + w;
         if (due > now + w / 4 && s->outq.len && !s->closing) {
             loop->deferred[keep++] = s->id;
             next = due < next ? due : next;
             continue;
         }
-        s->flush_listed = false;
+        s->flush_listed = s->deferred = false;
         gw_ws_flush(s);
     }
     loop->ndeferred = keep;
@@ -228,9 +229,9 @@ static void gw_loop_drain(gw_loop_t *loop)
     gw_session_t *s;
     while ((s = loop->flush)) {
         loop->flush = s->flush_next;
-        if (now && gw_coalesce_defer(loop, s, now))
+        if (now && !s->flush_now && gw_coalesce_defer(loop, s, now))
             continue; /* stays flush_listed: what it is sent meanwhile joins the wait */
-        s->flush_listed = false;
+        s->flush_listed = s->flush_now = false;
         gw_ws_flush(s);
     }
 }
@@ -333,6 +334,18 @@ void gw_session_queue(gw_session_t *s, gw_frame_t *f)
         lws_callback_on_writable(s->wsi);
     } else if (!s->flush_listed) {
         s->flush_listed = true;
+        s->flush_next = s->loop->flush;
+        s->loop->flush = s;
+    }
+}
+
+void gw_session_flush_now(gw_session_t *s)
+{
+    if (s->http || s->closing || !s->loop->draining)
+        return; /* outside a drain gw_session_queue has asked for the writeable callback */
+    s->flush_now = true;
+    if (s->deferred) { /* from the deferred list back onto this drain's flush list */
+        s->deferred = false;
         s->flush_next = s->loop->flush;
         s->loop->flush = s;
     }

@@ -56,6 +56,8 @@ typedef struct gw_session {
             bool paused;
             bool ip_counted;
             bool flush_listed; /* on the loop's flush or deferred list (gw_loop_drain) */
+            bool deferred;     /* ...the deferred one: waiting out ws.coalesce.ms */
+            bool flush_now;    /* an answer is queued: not to be held (gw_session_flush_now) */
             char user[CS_IDENT_MAX + 1];
             char **allowed; /* rooms the token allows; NULL = any */
             int nallowed;
@@ -121,6 +123,9 @@ gw_session_t *gw_session_find(gw_loop_t *loop, uint64_t id);
 void gw_session_remove(gw_loop_t *loop, gw_session_t *s);
 void gw_session_queue(gw_session_t *s, gw_frame_t *f); /* takes a reference */
 void gw_session_close(gw_session_t *s, gw_close_t why);
+/* In a drain: what is queued to s goes out at the drain's end even inside ws.coalesce.ms
+ * (acks, errors and history answer the client, who waits for them). */
+void gw_session_flush_now(gw_session_t *s);
 /* (Re)arms the session's one timer on queue q; gw_ws_on_timer runs when it is due. */
 void gw_session_timer(gw_session_t *s, gw_timer_queue_t q);
 void gw_session_error(gw_session_t *s, gw_reject_t r, const char *msg, const char *cmid,

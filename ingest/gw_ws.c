@@ -517,6 +517,7 @@ void gw_ws_on_event(gw_loop_t *loop, gw_event_t *ev)
     if (!s || s->closing)
         return;
     gw_t *gw = loop->gw;
+    gw_session_flush_now(s); /* an ack, an error or history: the client waits for it */
     if (ev->kind == GW_EV_HISTORY) {
         gw_catch_up(s, ev);
         return;
