@@ -11,7 +11,7 @@ gen() {
   local bin name
   for bin in $(find "$BUILD" -type f -perm -u+x -name 'chatstream-*' | sort); do
     name=$(basename "$bin")
-    case $name in chatstream-admin|chatstream-loadgen|chatstream-test-*) continue ;; esac
+    case $name in chatstream-admin|chatstream-loadgen|chatstream-loopback-floor|chatstream-test-*) continue ;; esac
     "$bin" --help=markdown >/dev/null 2>&1 || continue
     printf '\n### %s\n' "$name"
     "$bin" --help=markdown

@@ -12,7 +12,11 @@
  * run and as the median of the runs. On loopback the sender's send() also runs the
  * receiving socket's TCP input (softirq in the sender's context), so the "sender" figure
  * is what a gateway is charged on this machine for each delivery it writes.
+ *
+ *   chatstream-loopback-floor -X connections=2500 -X rate=100000 -X frames=1,2,4 -X runs=5
  */
+#include "cs_conf.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,14 +34,32 @@
 #include <unistd.h>
 
 typedef struct floor_conf {
-    int connections;
-    int rate;    /* deliveries per second */
-    int size;    /* bytes per delivery */
-    int seconds; /* measured window per run */
-    int runs;
-    int frames[8]; /* deliveries per send, one measurement each */
+    int64_t connections;
+    int64_t rate;    /* deliveries per second */
+    int64_t size;    /* bytes per delivery */
+    int64_t seconds; /* measured window per run */
+    int64_t runs;
+    char *frames_list;
+    int frames[8]; /* deliveries per send, one measurement each (from frames_list) */
     int nframes;
 } floor_conf_t;
+
+#define FLOOR_MAX_RUNS 99
+
+static const cs_conf_def_t floor_conf_defs[] = {
+    CS_CONF_ROW_INT(floor_conf_t, connections, "connections", "2500", 1, 100000,
+                    "Loopback TCP connections written round-robin."),
+    CS_CONF_ROW_INT(floor_conf_t, rate, "rate", "100000", 1000, 10000000,
+                    "Deliveries per second, written in a burst every millisecond."),
+    CS_CONF_ROW_INT(floor_conf_t, size, "size", "220", 1, 65536,
+                    "Bytes per delivery (a school push frame is ~220)."),
+    CS_CONF_ROW_STR(floor_conf_t, frames_list, "frames", "1,2,4", 64,
+                    "Deliveries per send(), comma-separated (1..64 each, at most 8): one "
+                    "measurement each."),
+    CS_CONF_ROW_INT(floor_conf_t, seconds, "seconds", "5", 1, 600, "Measured seconds per run."),
+    CS_CONF_ROW_INT(floor_conf_t, runs, "runs", "5", 1, FLOOR_MAX_RUNS,
+                    "Runs per frames value; the median is printed."),
+};
 
 typedef struct floor_run {
     const floor_conf_t *conf;
@@ -93,7 +115,7 @@ static void *floor_writer(void *arg)
         }
         for (owed += per_ms; owed >= 1; owed--) {
             ssize_t n = send(r->wfd[next], buf, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
-            next = (next + 1) % c->connections;
+            next = (next + 1) % (int)c->connections;
             sends++;
             if (n == (ssize_t)chunk)
                 sent += (uint64_t)r->frames;
@@ -118,7 +140,7 @@ static void *floor_reader(void *arg)
     int ep = epoll_create1(0);
     if (ep < 0)
         die("epoll_create1");
-    for (int i = 0; i < c->connections; i++) {
+    for (int i = 0; i < (int)c->connections; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = r->rfd[i]};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, r->rfd[i], &ev) < 0)
             die("epoll_ctl");
@@ -186,55 +208,42 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static int parse_int(const char *s, int lo, int hi, const char *what)
+/* frames_list ("1,2,4") into c->frames; false with errstr on anything else */
+static bool floor_parse_frames(floor_conf_t *c, char *errstr, size_t errstr_size)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "chatstream-loopback-floor: %s must be %d..%d, got '%s'\n", what, lo,
-                hi, s);
-        exit(2);
+    c->nframes = 0;
+    for (const char *p = c->frames_list; *p;) {
+        char *end;
+        errno = 0;
+        long k = strtol(p, &end, 10);
+        if (errno || end == p || k < 1 || k > 64 || (*end && *end != ',') || c->nframes == 8) {
+            snprintf(errstr, errstr_size, "frames: expected up to 8 comma-separated numbers "
+                     "1..64, got '%s'", c->frames_list);
+            return false;
+        }
+        c->frames[c->nframes++] = (int)k;
+        p = *end ? end + 1 : end;
     }
-    return (int)v;
-}
-
-static void usage(void)
-{
-    fprintf(stderr,
-            "usage: chatstream-loopback-floor [-c connections (2500)] [-r deliveries/s (100000)]\n"
-            "         [-s bytes per delivery (220)] [-k frames per send, comma list (1,2,4)]\n"
-            "         [-t seconds per run (5)] [-n runs (5)]\n");
-    exit(2);
+    if (!c->nframes)
+        snprintf(errstr, errstr_size, "frames: empty");
+    return c->nframes > 0;
 }
 
 int main(int argc, char **argv)
 {
-    floor_conf_t c = {.connections = 2500, .rate = 100000, .size = 220, .seconds = 5, .runs = 5,
-                      .frames = {1, 2, 4}, .nframes = 3};
-    int opt;
-    while ((opt = getopt(argc, argv, "c:r:s:k:t:n:h")) != -1) {
-        switch (opt) {
-        case 'c': c.connections = parse_int(optarg, 1, 100000, "-c"); break;
-        case 'r': c.rate = parse_int(optarg, 1000, 10000000, "-r"); break;
-        case 's': c.size = parse_int(optarg, 1, 65536, "-s"); break;
-        case 't': c.seconds = parse_int(optarg, 1, 600, "-t"); break;
-        case 'n': c.runs = parse_int(optarg, 1, 99, "-n"); break;
-        case 'k': {
-            c.nframes = 0;
-            char *save = NULL, *list = strdup(optarg);
-            for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                if (c.nframes == 8)
-                    usage();
-                c.frames[c.nframes++] = parse_int(tok, 1, 64, "-k");
-            }
-            free(list);
-            if (!c.nframes)
-                usage();
-            break;
-        }
-        default: usage();
-        }
+    floor_conf_t c;
+    memset(&c, 0, sizeof(c));
+    char errstr[512];
+    cs_conf_t *conf = cs_conf_new("chatstream-loopback-floor",
+                                  "What the kernel alone charges per delivery over loopback TCP.");
+    cs_conf_add_section(conf, "Options", floor_conf_defs,
+                        sizeof(floor_conf_defs) / sizeof(floor_conf_defs[0]), &c);
+    cs_conf_result_t loaded = cs_conf_load(conf, argc, argv, errstr, sizeof(errstr));
+    if (loaded != CS_CONF_RUN || !floor_parse_frames(&c, errstr, sizeof(errstr))) {
+        if (loaded != CS_CONF_EXIT_OK)
+            fprintf(stderr, "chatstream-loopback-floor: %s\n", errstr);
+        cs_conf_destroy(conf);
+        return loaded == CS_CONF_EXIT_OK ? 0 : 2;
     }
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -244,8 +253,9 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
         if (rl.rlim_cur < need) {
             fprintf(stderr, "chatstream-loopback-floor: %d connections need %llu descriptors, "
-                    "the limit is %llu\n", c.connections, (unsigned long long)need,
+                    "the limit is %llu\n", (int)c.connections, (unsigned long long)need,
                     (unsigned long long)rl.rlim_max);
+            cs_conf_destroy(conf);
             return 2;
         }
     }
@@ -253,16 +263,16 @@ int main(int argc, char **argv)
     int *rfd = calloc((size_t)c.connections, sizeof(int));
     if (!wfd || !rfd)
         die("calloc");
-    floor_connect(c.connections, wfd, rfd);
+    floor_connect((int)c.connections, wfd, rfd);
     printf("loopback floor: %d connections, %d deliveries/s of %d bytes, %d run(s) x %d s, "
            "CPU per delivery (user + system, µs)\n",
-           c.connections, c.rate, c.size, c.runs, c.seconds);
+           (int)c.connections, (int)c.rate, (int)c.size, (int)c.runs, (int)c.seconds);
     printf("%-16s %-10s %-22s %-22s %s\n", "frames per send", "run", "sender (gateway's role)",
            "receiver (loadgen's)", "both");
     int rc = 0;
     for (int f = 0; f < c.nframes; f++) {
-        double ws[99], rs[99];
-        for (int run = 0; run < c.runs; run++) {
+        double ws[FLOOR_MAX_RUNS], rs[FLOOR_MAX_RUNS];
+        for (int run = 0; run < (int)c.runs; run++) {
             floor_run_t r = {.conf = &c, .frames = c.frames[f], .wfd = wfd, .rfd = rfd};
             pthread_t tw, tr;
             if (pthread_create(&tr, NULL, floor_reader, &r) || pthread_create(&tw, NULL, floor_writer, &r))
@@ -288,17 +298,18 @@ int main(int argc, char **argv)
                    ws[run] + rs[run]);
             fflush(stdout);
         }
-        double both[99];
-        for (int i = 0; i < c.runs; i++)
+        double both[FLOOR_MAX_RUNS];
+        for (int i = 0; i < (int)c.runs; i++)
             both[i] = ws[i] + rs[i];
-        double mb = median(both, c.runs), mw = median(ws, c.runs), mr = median(rs, c.runs);
+        double mb = median(both, (int)c.runs), mw = median(ws, (int)c.runs), mr = median(rs, (int)c.runs);
         printf("%-16d %-10s %-22.2f %-22.2f %.2f\n", c.frames[f], "median", mw, mr, mb);
     }
-    for (int i = 0; i < c.connections; i++) {
+    for (int i = 0; i < (int)c.connections; i++) {
         close(wfd[i]);
         close(rfd[i]);
     }
     free(wfd);
     free(rfd);
+    cs_conf_destroy(conf);
     return rc;
 }
