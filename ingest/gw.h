@@ -141,6 +141,7 @@ typedef struct gw_metrics {
     cs_counter_t *fanout_repeats;  /* records dropped: their id was delivered already */
     cs_gauge_t *dedupe_window_s;   /* how far back, by message time, ids are remembered */
     cs_histogram_t *ack_seconds;
+    cs_histogram_t *loop_lag_seconds; /* post to an idle inbox → its drain starts */
     cs_counter_t *rejected[16];    /* by gw_reject_t */
     cs_counter_t *closed[16];      /* by gw_close_t */
 } gw_metrics_t;

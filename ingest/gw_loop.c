@@ -113,6 +113,8 @@ void gw_loop_post(gw_loop_t *loop, gw_event_t *ev)
     ev->next = NULL;
     pthread_mutex_lock(&loop->lock);
     bool wake = !loop->inbox;
+    if (wake)
+        loop->inbox_since_us = cs_mono_us();
     if (loop->inbox_tail)
         loop->inbox_tail->next = ev;
     else
@@ -203,8 +205,11 @@ static void gw_loop_drain(gw_loop_t *loop)
 {
     pthread_mutex_lock(&loop->lock);
     gw_event_t *ev = loop->inbox;
+    int64_t since_us = loop->inbox_since_us;
     loop->inbox = loop->inbox_tail = NULL;
     pthread_mutex_unlock(&loop->lock);
+    if (ev)
+        cs_histogram_observe(loop->gw->m.loop_lag_seconds, (double)(cs_mono_us() - since_us) / 1e6);
     loop->draining = true;
     while (ev) {
         gw_event_t *next = ev->next;

@@ -97,6 +97,7 @@ struct gw_loop {
     bool started;
     pthread_mutex_t lock;
     gw_event_t *inbox, *inbox_tail;
+    int64_t inbox_since_us; /* when the first event went into the empty inbox */
     gw_session_t *sessions[4096];
     gw_room_t *rooms[4096];
     cs_buf_t scratch;

@@ -92,6 +92,11 @@ static void gw_metrics_init(gw_t *gw)
                                              "Send accepted → durable in Kafka (the ack).",
                                              cs_metrics_latency_buckets,
                                              cs_metrics_latency_nbuckets);
+    gw->m.loop_lag_seconds = cs_metrics_histogram(
+        m, "chatstream_gateway_loop_lag_seconds", NULL,
+        "Event-loop delay: an event posted to a service thread (a delivery, an ack) → the "
+        "thread starts on it. Grows when the gateway or the machine runs out of CPU.",
+        cs_metrics_latency_buckets, cs_metrics_latency_nbuckets);
     char l[64];
     for (int r = 0; r < GW_REJ__COUNT; r++) {
         snprintf(l, sizeof(l), "reason=\"%s\"", gw_reject_code((gw_reject_t)r));

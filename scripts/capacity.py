@@ -135,15 +135,23 @@ def counter(path, name):
     return None
 
 
-def frames_per_write(d, n):
-    """The gateways' frames per socket write over step n, from their /metrics scraped just
-    before (metrics-before-N-*) and just after (metrics-N-*) it: what ws.coalesce.ms and
-    busy drains buy, since a send costs the kernel about the same with 1 frame as with 4."""
-    writes = frames = 0.0
-    for after in glob.glob(os.path.join(d, "metrics-%d-gateway*.txt" % n)):
+def gateway_pages(d, n):
+    """[(before, after)] — each gateway's /metrics scraped just before (metrics-before-N-*)
+    and just after (metrics-N-*) step n — or None when a page is missing."""
+    pairs = []
+    for after in sorted(glob.glob(os.path.join(d, "metrics-%d-gateway*.txt" % n))):
         before = os.path.join(d, "metrics-before-" + os.path.basename(after)[len("metrics-"):])
         if not os.path.exists(before):
             return None
+        pairs.append((before, after))
+    return pairs or None
+
+
+def frames_per_write(d, n):
+    """The gateways' frames per socket write over step n: what ws.coalesce.ms and busy
+    drains buy, since a send costs the kernel about the same with 1 frame as with 4."""
+    writes = frames = 0.0
+    for before, after in gateway_pages(d, n) or []:
         v = [counter(p, k) for p in (before, after)
              for k in ("chatstream_gateway_writes_total", "chatstream_gateway_frames_written_total")]
         if None in v:
@@ -151,6 +159,53 @@ def frames_per_write(d, n):
         writes += v[2] - v[0]
         frames += v[3] - v[1]
     return round(frames / writes, 3) if writes > 0 else None
+
+
+def histogram(path, name):
+    """A histogram from a saved /metrics page: ({upper bound: cumulative count}, sum)."""
+    buckets, total = {}, 0.0
+    for line in open(path):
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float(le)] = float(line.split()[-1])
+        elif line.startswith(name + "_sum"):
+            total = float(line.split()[-1])
+    return buckets, total
+
+
+def quantile(q, buckets):
+    """Prometheus's histogram_quantile over {upper bound: cumulative count}: linear within
+    the bucket the rank falls in; the highest finite bound if it falls in +Inf."""
+    bounds = sorted(buckets)
+    count = buckets[bounds[-1]] if bounds else 0
+    if count <= 0:
+        return None
+    rank, lower, below = q * count, 0.0, 0.0
+    for b in bounds:
+        if buckets[b] >= rank:
+            if b == float("inf"):
+                return lower
+            return lower + (b - lower) * (rank - below) / max(buckets[b] - below, 1e-12)
+        lower, below = b, buckets[b]
+    return lower
+
+
+def loop_lag_ms(d, n):
+    """The gateways' event-loop delay over step n (chatstream_gateway_loop_lag_seconds, all
+    gateways together), mean and p99 in ms: how long a delivery or an ack waited for its
+    service thread. It grows first when a gateway (or the machine) runs out of CPU."""
+    name = "chatstream_gateway_loop_lag_seconds"
+    delta, total = {}, 0.0
+    for before, after in gateway_pages(d, n) or []:
+        (b0, s0), (b1, s1) = histogram(before, name), histogram(after, name)
+        for le, c in b1.items():
+            delta[le] = delta.get(le, 0.0) + c - b0.get(le, 0.0)
+        total += s1 - s0
+    count = delta.get(float("inf"), 0.0)
+    if count <= 0:
+        return None
+    return {"mean": round(total / count * 1e3, 3), "p99": round(quantile(0.99, delta) * 1e3, 3),
+            "events": int(count)}
 
 
 def cmd_step(args):
@@ -234,6 +289,7 @@ def cmd_step(args):
         "index_lag": int(a.get("--index-lag", -1)),
         "window_s": round(wall, 2), "components": comps,
         "frames_per_write": frames_per_write(os.path.dirname(os.path.abspath(a["--out"])), n),
+        "loop_lag_ms": loop_lag_ms(os.path.dirname(os.path.abspath(a["--out"])), n),
         "server_cpu_s": round(server_cpu, 3),
         "server_cpu_us_per_delivery": round(server_cpu / delivered * 1e6, 3) if delivered else None,
         "loadgen_cpu_us_per_delivery": lg["loadgen_cpu_us_per_delivery"],
@@ -309,18 +365,20 @@ def cmd_report(argv):
         capacity = max([s["n"] for s in passed if s["n"] < failed[0]["n"]] or [0])
     first_fail = failed[0] if failed else None
     comps = sorted({c for s in steps for c in s["components"]})
-    hdr = ("%7s %5s %9s %8s %8s %8s %9s %10s %8s %8s %8s %8s %-14s %s" %
+    hdr = ("%7s %5s %9s %8s %8s %8s %9s %10s %8s %8s %8s %8s %8s %-14s %s" %
            ("users", "ok", "deliv/s", "p50 ms", "p99 ms", "max ms", "join p99", "srv us/d",
-            "lg us/d", "fr/write", "busy", "others", "top (cores)", "failed criteria"))
+            "lg us/d", "fr/write", "loop p99", "busy", "others", "top (cores)", "failed criteria"))
     print(hdr)
     print("-" * len(hdr))
     for s in steps:
-        print("%7d %5s %9.0f %8.1f %8.1f %8.1f %9.1f %10s %8.2f %8s %8.2f %8.2f %-14s %s" % (
+        lag = s.get("loop_lag_ms")
+        print("%7d %5s %9.0f %8.1f %8.1f %8.1f %9.1f %10s %8.2f %8s %8s %8.2f %8.2f %-14s %s" % (
             s["n"], "yes" if s["ok"] else "NO", s["deliveries_per_s"], s["p50_ms"], s["p99_ms"],
             s["max_ms"], s.get("join_p99_ms") or 0.0,
             "%.2f" % s["server_cpu_us_per_delivery"] if s["server_cpu_us_per_delivery"] else "-",
             s["loadgen_cpu_us_per_delivery"],
             "%.2f" % s["frames_per_write"] if s.get("frames_per_write") else "-",
+            "%.1f" % lag["p99"] if lag else "-",
             s["machine_cores_busy"], s["others_cores"],
             "%s %.2f" % (s["top_component"], s["top_cores"]), "; ".join(s["fails"])))
     print()

@@ -69,6 +69,18 @@ it_log "gateways: $frames frames in $writes writes, $(gsum chatstream_gateway_co
 it_assert "frames written ($frames) >= deliveries + acks ($(( $(j delivered) + $(j acked) )))" \
   "(( frames >= $(j delivered) + $(j acked) ))"
 it_assert "0 < writes ($writes) <= frames ($frames)" "(( writes > 0 && writes <= frames ))"
+# event-loop delay: measured at every drain, from the post that woke the thread (a wrong
+# start time, e.g. never set, shows as hours); 200 users barely load a service thread
+# (one scrape per gateway for all three numbers: pings keep the loops draining)
+pages=$(for g in "${gws[@]}"; do curl -sf "http://$g/metrics"; done)
+psum() { awk -v re="^$1" '$1 ~ re { s += $2 } END { printf "%d\n", s }' <<<"$pages"; }
+lag_n=$(psum chatstream_gateway_loop_lag_seconds_count)
+lag_1s=$(psum 'chatstream_gateway_loop_lag_seconds_bucket[{]le="1"[}]')
+lag_10ms=$(psum 'chatstream_gateway_loop_lag_seconds_bucket[{]le="0.01"[}]')
+it_log "gateways' loop lag: $lag_n drains, $lag_10ms within 10 ms, $lag_1s within 1 s"
+it_assert "drains observed ($lag_n) > 0" "(( lag_n > 0 ))"
+it_assert_eq "$lag_1s" "$lag_n" "drains that waited < 1 s"
+it_assert "most drains wait < 10 ms ($lag_10ms of $lag_n)" "(( lag_10ms * 10 >= lag_n * 9 ))"
 
 # pings answered: without pongs every idle connection is closed as idle after 1.2 s
 port=$(it_free_port)

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""test_capacity.py — the capacity report's numbers from saved /metrics pages
+(scripts/capacity.py): frames per write and the gateways' event-loop delay over a step,
+from the pages scraped just before and just after it, with quantiles computed the way
+Prometheus's histogram_quantile does (so the report and the dashboard agree)."""
+import importlib.util
+import os
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location(
+    "capacity", os.path.join(HERE, "..", "..", "scripts", "capacity.py"))
+capacity = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(capacity)
+
+INF = float("inf")
+failures = []
+
+
+def check(what, got, want):
+    ok = got == want if not isinstance(want, float) else got is not None and abs(got - want) < 1e-9
+    print(("ok   " if ok else "FAIL ") + "%s: got %r, want %r" % (what, got, want))
+    if not ok:
+        failures.append(what)
+
+
+# histogram_quantile: linear inside the bucket the rank falls in
+check("p99, 900 <= 0.1 s, 1000 <= 0.25 s (promtool's alert test: 235 ms)",
+      capacity.quantile(0.99, {0.1: 900, 0.25: 1000, INF: 1000}), 0.235)
+check("p50 inside the first bucket starts at 0",
+      capacity.quantile(0.5, {0.001: 10, 0.01: 10, INF: 10}), 0.0005)
+check("rank in +Inf: the highest finite bound",
+      capacity.quantile(0.99, {0.001: 5, INF: 10}), 0.001)
+check("empty histogram", capacity.quantile(0.99, {0.001: 0, INF: 0}), None)
+
+
+def page(writes, frames, lag_buckets, lag_sum):
+    lines = ["# TYPE chatstream_gateway_writes_total counter",
+             "chatstream_gateway_writes_total %d" % writes,
+             "chatstream_gateway_frames_written_total %d" % frames,
+             "chatstream_gateway_write_batches_total 1"]
+    for le, c in lag_buckets:
+        lines.append('chatstream_gateway_loop_lag_seconds_bucket{le="%s"} %d' % (le, c))
+    lines += ["chatstream_gateway_loop_lag_seconds_sum %g" % lag_sum,
+              "chatstream_gateway_loop_lag_seconds_count %d" % lag_buckets[-1][1]]
+    return "\n".join(lines) + "\n"
+
+
+with tempfile.TemporaryDirectory() as d:
+    def save(name, text):
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    # gateway-1: 100 writes of 250 frames and 1,000 drains (990 <= 1 ms, 10 <= 10 ms), 2 s
+    # in all, during the step; gateway-2: 300 writes of 350 frames, 1,000 drains <= 1 ms, 0.5 s
+    save("metrics-before-500-gateway-1.txt", page(1000, 2000, [("0.001", 50), ("0.01", 50), ("+Inf", 50)], 0.1))
+    save("metrics-500-gateway-1.txt", page(1100, 2250, [("0.001", 1040), ("0.01", 1050), ("+Inf", 1050)], 2.1))
+    save("metrics-before-500-gateway-2.txt", page(0, 0, [("0.001", 0), ("0.01", 0), ("+Inf", 0)], 0))
+    save("metrics-500-gateway-2.txt", page(300, 350, [("0.001", 1000), ("0.01", 1000), ("+Inf", 1000)], 0.5))
+    check("frames per write, both gateways", capacity.frames_per_write(d, 500), 1.5)
+    lag = capacity.loop_lag_ms(d, 500)
+    check("loop lag: drains", lag and lag["events"], 2000)
+    check("loop lag: mean ms (2.5 s / 2,000)", lag and lag["mean"], 1.25)
+    # rank 1,980 of 2,000: 1,990 are <= 1 ms, so p99 is inside (0, 1 ms]: 1980/1990 ms
+    check("loop lag: p99 ms", lag and lag["p99"], round(1980 / 1990, 3))
+    check("no pages for another step", capacity.loop_lag_ms(d, 1000), None)
+    os.remove(os.path.join(d, "metrics-before-500-gateway-2.txt"))
+    check("a gateway's before-page missing: no figure", capacity.loop_lag_ms(d, 500), None)
+    check("...nor frames per write", capacity.frames_per_write(d, 500), None)
+
+print("%d failure(s)" % len(failures))
+sys.exit(1 if failures else 0)
