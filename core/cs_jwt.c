@@ -66,7 +66,7 @@ cs_err_t cs_jwt_verifier_load(const cs_jwt_conf_t *c, uint8_t key[CS_JWT_MAX_SEC
     }
     if (len < CS_JWT_MIN_SECRET) {
         snprintf(errstr, errstr_size,
-                 "auth.mode=jwt needs a secret of at least %d bytes (CHATSTREAM_AUTH_SECRET, "
+                 "JWTs need an HS256 secret of at least %d bytes (CHATSTREAM_AUTH_SECRET, "
                  "auth.secret or auth.secret.file)", CS_JWT_MIN_SECRET);
         return CS_ERR_INVALID;
     }

@@ -27,9 +27,7 @@
 #include "cs_rand.h"
 #include "cs_time.h"
 #include "cs_ws.h"
-#ifdef LG_HAVE_JWT
 #include "cs_jwt.h"
-#endif
 #include "lg_acct.h"
 #include "lg_frame.h"
 #include "lg_hist.h"
@@ -67,9 +65,6 @@ typedef struct lg_conf {
     double connect_timeout;
     double drain_seconds;
     char *auth_mode;
-    char *jwt_secret;
-    char *jwt_issuer;
-    char *jwt_audience;
     int64_t jwt_ttl;
     int64_t source_addrs;
     char *gateway_pids;
@@ -116,10 +111,6 @@ static const cs_conf_def_t lg_conf_defs[] = {
                        "After the run, wait this long at most for outstanding acks and deliveries."),
     CS_CONF_ROW_STR(lg_conf_t, auth_mode, "auth.mode", "jwt", 8,
                     "jwt (HS256 tokens signed with auth.secret) or dev (the gateway's dev mode)."),
-    CS_CONF_ROW_STR(lg_conf_t, jwt_secret, "auth.secret", NULL, 4096,
-                    "The gateways' HS256 secret (prefer $CHATSTREAM_AUTH_SECRET, as the gateway)."),
-    CS_CONF_ROW_STR(lg_conf_t, jwt_issuer, "auth.issuer", NULL, 256, "iss claim, when the gateway checks it."),
-    CS_CONF_ROW_STR(lg_conf_t, jwt_audience, "auth.audience", NULL, 256, "aud claim, when the gateway checks it."),
     CS_CONF_ROW_INT(lg_conf_t, jwt_ttl, "jwt.ttl", "3600", 10, 86400 * 30, "Token lifetime in seconds."),
     CS_CONF_ROW_INT(lg_conf_t, source_addrs, "source.addrs", "-1", -1, 250,
                     "Bind to 127.0.0.2..127.0.0.(1+n), round-robin (0: let the kernel choose; "
@@ -255,6 +246,10 @@ typedef struct lg {
     uint64_t last_delivered, last_sent;
     int64_t last_progress;
     uv_loop_t *uv; /* our libuv loop, lws joins it; NULL with event.lib=poll */
+    /* auth.mode=jwt: the gateways' secret and required claims, from the same "JWT" options
+     * (auth.secret or auth.secret.file, auth.issuer, auth.audience) the gateway reads */
+    uint8_t jwt_key[CS_JWT_MAX_SECRET];
+    cs_jwt_verifier_t jwt;
 } lg_t;
 
 static volatile sig_atomic_t lg_stop;
@@ -409,7 +404,6 @@ static void lg_user_closed(lg_t *lg, lg_user_t *u, bool opened)
     lg_ws_rx_reset(&u->rx);
 }
 
-#ifdef LG_HAVE_JWT
 static bool lg_token(lg_t *lg, const lg_user_t *u, char *out, size_t out_size)
 {
     char sub[64], room[64];
@@ -418,11 +412,10 @@ static bool lg_token(lg_t *lg, const lg_user_t *u, char *out, size_t out_size)
     (void)room;
     int64_t now = cs_wall_ms() / 1000;
     char errstr[128];
-    const char *key = lg->conf->jwt_secret;
-    const char *iss = lg->conf->jwt_issuer, *aud = lg->conf->jwt_audience;
-    char *tok = cs_jwt_sign_hs256((const uint8_t *)key, strlen(key), sub,
-                                  now + lg->conf->jwt_ttl, NULL, iss && *iss ? iss : NULL,
-                                  aud && *aud ? aud : NULL, errstr, sizeof(errstr));
+    const char *iss = lg->jwt.iss, *aud = lg->jwt.aud;
+    char *tok = cs_jwt_sign_hs256(lg->jwt.key, lg->jwt.key_len, sub, now + lg->conf->jwt_ttl,
+                                  NULL, iss && *iss ? iss : NULL, aud && *aud ? aud : NULL,
+                                  errstr, sizeof(errstr));
     if (!tok || strlen(tok) >= out_size) {
         free(tok);
         return false;
@@ -431,7 +424,6 @@ static bool lg_token(lg_t *lg, const lg_user_t *u, char *out, size_t out_size)
     free(tok);
     return true;
 }
-#endif
 
 /* Sends payload[0..len) as one frame: a client masks with a fresh key (RFC 6455 §5.3).
  * The payload must have LWS_PRE + CS_WS_HEADER_MAX bytes of room in front of it. lws
@@ -471,16 +463,12 @@ static int lg_user_write(lg_t *lg, lg_user_t *u)
         if (strcmp(lg->conf->auth_mode, "dev") == 0) {
             n = snprintf(p, cap, "{\"type\":\"auth\",\"user\":\"%su%u\"}", lg->run, u->idx);
         } else {
-#ifdef LG_HAVE_JWT
             char token[2048];
             if (!lg_token(lg, u, token, sizeof(token))) {
                 cs_log(CS_LOG_ERROR, "auth", "cannot sign a token");
                 return -1;
             }
             n = snprintf(p, cap, "{\"type\":\"auth\",\"token\":\"%s\"}", token);
-#else
-            return -1;
-#endif
         }
     } else if (u->want & LG_WANT_JOIN) {
         u->want &= (uint8_t)~LG_WANT_JOIN;
@@ -1282,6 +1270,8 @@ int main(int argc, char **argv)
                                 "Simulated chat users on WebSockets, and an account of every message.");
     cs_conf_add_section(cf, "Options", lg_conf_defs, sizeof(lg_conf_defs) / sizeof(lg_conf_defs[0]),
                         &conf);
+    static cs_jwt_conf_t jwt_conf;
+    cs_conf_add_section(cf, "JWT", cs_jwt_conf_defs, cs_jwt_conf_ndefs, &jwt_conf);
     switch (cs_conf_load(cf, nargs, args, errstr, sizeof(errstr))) {
     case CS_CONF_EXIT_OK:
         cs_conf_destroy(cf);
@@ -1318,17 +1308,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "chatstream-loadgen: unknown scenario '%s'\n", conf.scenario);
         goto done;
     }
-    if (strcmp(conf.auth_mode, "dev") != 0) {
-#ifdef LG_HAVE_JWT
-        if (!conf.jwt_secret || !*conf.jwt_secret) {
-            fprintf(stderr, "chatstream-loadgen: auth.mode=jwt needs auth.secret "
-                            "($CHATSTREAM_AUTH_SECRET)\n");
-            goto done;
-        }
-#else
-        fprintf(stderr, "chatstream-loadgen: built without core/cs_jwt: use auth.mode=dev\n");
+    if (strcmp(conf.auth_mode, "dev") != 0 &&
+        cs_jwt_verifier_load(&jwt_conf, lg->jwt_key, &lg->jwt, errstr, sizeof(errstr)) != CS_ERR_OK) {
+        fprintf(stderr, "chatstream-loadgen: auth.mode=jwt: %s\n", errstr);
         goto done;
-#endif
     }
     if (!lg_parse_gateways(lg, errstr, sizeof(errstr))) {
         fprintf(stderr, "chatstream-loadgen: %s\n", errstr);
