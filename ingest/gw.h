@@ -57,6 +57,7 @@ typedef struct gw_conf {
     int64_t outq_max_bytes;
     int64_t sndbuf;          /* SO_SNDBUF of client sockets; 0 = the kernel's */
     int64_t coalesce_ms;     /* a socket written this recently waits; 0 = write at once */
+    int64_t coalesce_lag_us; /* ...only as the thread's event-loop delay nears this; 0: always */
     int64_t auth_timeout_ms;
     int64_t produce_timeout_ms;
     int64_t retry_after_ms;
@@ -142,6 +143,7 @@ typedef struct gw_metrics {
     cs_gauge_t *dedupe_window_s;   /* how far back, by message time, ids are remembered */
     cs_histogram_t *ack_seconds;
     cs_histogram_t *loop_lag_seconds; /* post to an idle inbox → its drain starts */
+    cs_gauge_t *coalesce_window_s[GW_MAX_LOOPS]; /* per service thread */
     cs_counter_t *rejected[16];    /* by gw_reject_t */
     cs_counter_t *closed[16];      /* by gw_close_t */
 } gw_metrics_t;

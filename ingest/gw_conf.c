@@ -41,7 +41,12 @@ const cs_conf_def_t gw_conf_defs[] = {
           "after that write, together in one send (0: every frame as soon as it is ready). "
           "Saves sends (the gateway's main CPU cost) when clients receive frames faster than "
           "one per window, at up to this much added latency; the first frame after a quiet "
-          "spell is never held."),
+          "spell is never held. With ws.coalesce.lag.us, the most the window grows to."),
+    R_INT(coalesce_lag_us, "ws.coalesce.lag.us", "1000", 0, 1000000,
+          "Open the window only when CPU is short: a service thread whose mean event-loop "
+          "delay (chatstream_gateway_loop_lag_seconds) is under a quarter of this holds "
+          "nothing, at this or more it holds ws.coalesce.ms, in proportion between; "
+          "re-sized every 250 ms. 0: always ws.coalesce.ms."),
     R_INT(produce_timeout_ms, "produce.timeout.ms", "10000", 100, 300000,
           "How long a message may wait for Kafka before the client gets unavailable."),
     R_INT(retry_after_ms, "retry.after.ms", "1000", 10, 60000,

@@ -148,7 +148,7 @@ static void gw_coalesce_arm(gw_loop_t *loop, int64_t wait_ms)
 /* True when s's flush now waits on the deferred list. */
 static bool gw_coalesce_defer(gw_loop_t *loop, gw_session_t *s, int64_t now)
 {
-    int64_t due = s->last_write_ms + loop->gw->conf->coalesce_ms;
+    int64_t due = s->last_write_ms + loop->window.ms;
     if (due <= now || s->closing)
         return false;
     if (loop->ndeferred == loop->capdeferred) {
@@ -173,7 +173,7 @@ static void gw_coalesce_fire(lws_sorted_usec_list_t *sul)
 {
     gw_loop_t *loop = lws_container_of(sul, gw_loop_t, coalesce_sul);
     loop->coalesce_armed = false;
-    int64_t w = loop->gw->conf->coalesce_ms, now = cs_mono_ms(), next = INT64_MAX;
+    int64_t w = loop->window.ms, now = cs_mono_ms(), next = INT64_MAX;
     size_t keep = 0, n = loop->ndeferred;
     for (size_t i = 0; i < n; i++) {
         gw_session_t *s = gw_session_find(loop, loop->deferred[i]);
@@ -208,8 +208,12 @@ static void gw_loop_drain(gw_loop_t *loop)
     int64_t since_us = loop->inbox_since_us;
     loop->inbox = loop->inbox_tail = NULL;
     pthread_mutex_unlock(&loop->lock);
-    if (ev)
-        cs_histogram_observe(loop->gw->m.loop_lag_seconds, (double)(cs_mono_us() - since_us) / 1e6);
+    if (ev) {
+        int64_t now_us = cs_mono_us(), lag_us = now_us - since_us;
+        cs_histogram_observe(loop->gw->m.loop_lag_seconds, (double)lag_us / 1e6);
+        if (loop->gw->conf->coalesce_ms && gw_window_observe(&loop->window, lag_us, now_us / 1000))
+            cs_gauge_set(loop->gw->m.coalesce_window_s[loop->index], (double)loop->window.ms / 1e3);
+    }
     loop->draining = true;
     while (ev) {
         gw_event_t *next = ev->next;
@@ -230,7 +234,7 @@ static void gw_loop_drain(gw_loop_t *loop)
     }
     loop->draining = false;
     /* no lws service between the queueing and here, so no listed session has closed */
-    int64_t now = loop->gw->conf->coalesce_ms ? cs_mono_ms() : 0;
+    int64_t now = loop->window.ms ? cs_mono_ms() : 0;
     gw_session_t *s;
     while ((s = loop->flush)) {
         loop->flush = s->flush_next;
@@ -519,6 +523,8 @@ gw_loop_t *gw_loop_new(gw_t *gw, int index, char *errstr, size_t errstr_size)
     }
     loop->gw = gw;
     loop->index = index;
+    gw_window_init(&loop->window, gw->conf->coalesce_ms, gw->conf->coalesce_lag_us, cs_mono_ms());
+    cs_gauge_set(gw->m.coalesce_window_s[index], (double)loop->window.ms / 1e3);
     /* housekeeping at a quarter of the idle timeout: the ping goes out between 1/2 and 3/4
      * of it, leaving the pong at least a quarter to come back (ticking at 1/2 raced the ping
      * threshold: a tick 1 ms early skipped the ping and the next one closed a live client);

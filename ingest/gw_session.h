@@ -8,6 +8,7 @@
 #include "gw.h"
 #include "gw_outq.h"
 #include "gw_timers.h"
+#include "gw_window.h"
 
 typedef struct gw_room {
     struct gw_room *hnext;
@@ -110,6 +111,7 @@ struct gw_loop {
     size_t ndeferred, capdeferred;
     lws_sorted_usec_list_t coalesce_sul;
     bool coalesce_armed;
+    gw_window_t window; /* the window now, from this thread's event-loop delay */
     struct lws_http_mount *mounts; /* must outlive the context */
     gw_timers_t timers;            /* the sessions' timers; one lws timer wakes them */
     lws_sorted_usec_list_t timers_sul;
