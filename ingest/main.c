@@ -98,13 +98,12 @@ static void gw_metrics_init(gw_t *gw)
         "thread starts on it. Grows when the gateway or the machine runs out of CPU.",
         cs_metrics_latency_buckets, cs_metrics_latency_nbuckets);
     char l[64];
-    for (int t = 0; t < GW_MAX_LOOPS; t++) {
+    for (int t = 0; t < gw->conf->threads && t < GW_MAX_LOOPS; t++) {
         snprintf(l, sizeof(l), "thread=\"%d\"", t);
-        if (t < gw->conf->threads)
-            gw->m.coalesce_window_s[t] = cs_metrics_gauge(
-                m, "chatstream_gateway_coalesce_window_seconds", l,
-                "The coalescing window a service thread applies now (ws.coalesce.ms, opened "
-                "by its event-loop delay when ws.coalesce.lag.us is set).");
+        gw->m.coalesce_window_s[t] = cs_metrics_gauge(
+            m, "chatstream_gateway_coalesce_window_seconds", l,
+            "The coalescing window a service thread applies now (ws.coalesce.ms, opened by "
+            "its event-loop delay when ws.coalesce.lag.us is set).");
     }
     for (int r = 0; r < GW_REJ__COUNT; r++) {
         snprintf(l, sizeof(l), "reason=\"%s\"", gw_reject_code((gw_reject_t)r));
