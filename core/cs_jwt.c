@@ -284,8 +284,8 @@ char *cs_jwt_sign_hs256(const uint8_t *key, size_t key_len, const char *sub, int
     json_object *rooms = NULL;
     if (jwt_new(&jwt) != 0 || jwt_set_alg(jwt, JWT_ALG_HS256, key, (int)key_len) != 0 ||
         jwt_add_grant(jwt, "sub", sub) != 0 || jwt_add_grant_int(jwt, "exp", (long)exp_s) != 0 ||
-        (iss && jwt_add_grant(jwt, "iss", iss) != 0) ||
-        (aud && jwt_add_grant(jwt, "aud", aud) != 0)) {
+        (iss && *iss && jwt_add_grant(jwt, "iss", iss) != 0) ||
+        (aud && *aud && jwt_add_grant(jwt, "aud", aud) != 0)) {
         snprintf(errstr, errstr_size, "cannot build the token (empty key or sub?)");
         goto done;
     }

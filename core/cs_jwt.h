@@ -79,8 +79,9 @@ bool cs_jwt_room_allowed(const cs_jwt_claims_t *claims, const char *room);
 
 /*
  * Signs an HS256 token for `sub` expiring at exp_s; `rooms_csv` ("a,b,c") adds a `rooms`
- * claim, `iss`/`aud` when non-NULL. Returns a malloc'd string (caller frees) or NULL with
- * errstr.
+ * claim, `iss`/`aud` theirs when non-NULL and non-empty (NULL and "" both mean none, as for
+ * the verifier, so a cs_jwt_conf_t's values pass straight through). Returns a malloc'd
+ * string (caller frees) or NULL with errstr.
  */
 char *cs_jwt_sign_hs256(const uint8_t *key, size_t key_len, const char *sub, int64_t exp_s,
                         const char *rooms_csv, const char *iss, const char *aud, char *errstr,

@@ -64,8 +64,7 @@ int main(int argc, char **argv)
         goto done;
     }
     char *tok = cs_jwt_sign_hs256(jwt.key, jwt.key_len, tc.sub, cs_wall_ms() / 1000 + tc.ttl,
-                                  tc.rooms, jwt.iss && *jwt.iss ? jwt.iss : NULL,
-                                  jwt.aud && *jwt.aud ? jwt.aud : NULL, errstr, sizeof(errstr));
+                                  tc.rooms, jwt.iss, jwt.aud, errstr, sizeof(errstr));
     if (!tok) {
         fprintf(stderr, "chatstream-token: %s\n", errstr);
         goto done;

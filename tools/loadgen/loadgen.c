@@ -406,16 +406,12 @@ static void lg_user_closed(lg_t *lg, lg_user_t *u, bool opened)
 
 static bool lg_token(lg_t *lg, const lg_user_t *u, char *out, size_t out_size)
 {
-    char sub[64], room[64];
+    char sub[64];
     snprintf(sub, sizeof(sub), "%su%u", lg->run, u->idx);
-    snprintf(room, sizeof(room), "%sr%u", lg->run, u->room);
-    (void)room;
     int64_t now = cs_wall_ms() / 1000;
     char errstr[128];
-    const char *iss = lg->jwt.iss, *aud = lg->jwt.aud;
     char *tok = cs_jwt_sign_hs256(lg->jwt.key, lg->jwt.key_len, sub, now + lg->conf->jwt_ttl,
-                                  NULL, iss && *iss ? iss : NULL, aud && *aud ? aud : NULL,
-                                  errstr, sizeof(errstr));
+                                  NULL, lg->jwt.iss, lg->jwt.aud, errstr, sizeof(errstr));
     if (!tok || strlen(tok) >= out_size) {
         free(tok);
         return false;
