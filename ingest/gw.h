@@ -131,8 +131,6 @@ typedef struct gw_metrics {
     cs_counter_t *delivered;       /* msg frames queued to sessions */
     cs_counter_t *writes;          /* socket writes of queued frames */
     cs_counter_t *frames_written;  /* frames in those */
-    cs_counter_t *write_batches;   /* writes carrying several frames */
-    cs_counter_t *batched_frames;  /* frames sent in those */
     cs_counter_t *coalesced;       /* flushes held back by ws.coalesce.ms */
     cs_counter_t *unavailable;
     cs_counter_t *slow_readers;

@@ -628,10 +628,6 @@ static int gw_write_batch(gw_session_t *s)
         s->last_write_ms = cs_mono_ms();
     cs_counter_add(s->loop->gw->m.writes, 1);
     cs_counter_add(s->loop->gw->m.frames_written, (uint64_t)frames);
-    if (frames > 1) {
-        cs_counter_add(s->loop->gw->m.write_batches, 1);
-        cs_counter_add(s->loop->gw->m.batched_frames, (uint64_t)frames);
-    }
     return lws_write(s->wsi, (unsigned char *)b->data + LWS_PRE, b->len - LWS_PRE,
                      LWS_WRITE_RAW) < 0 ? -1 : 0;
 }

@@ -58,11 +58,6 @@ static void gw_metrics_init(gw_t *gw)
                                               "Frames in those writes (per write: what "
                                               "ws.coalesce.ms buys; a send costs the same "
                                               "with 1 frame or 4).");
-    gw->m.write_batches = cs_metrics_counter(m, "chatstream_gateway_write_batches_total", NULL,
-                                             "Socket writes that carried several queued frames "
-                                             "at once.");
-    gw->m.batched_frames = cs_metrics_counter(m, "chatstream_gateway_batched_frames_total", NULL,
-                                              "Frames sent inside those batched writes.");
     gw->m.coalesced = cs_metrics_counter(m, "chatstream_gateway_coalesced_total", NULL,
                                          "Flushes held back because the socket was written "
                                          "less than ws.coalesce.ms ago.");

@@ -38,8 +38,7 @@ check("empty histogram", capacity.quantile(0.99, {0.001: 0, INF: 0}), None)
 def page(writes, frames, lag_buckets, lag_sum):
     lines = ["# TYPE chatstream_gateway_writes_total counter",
              "chatstream_gateway_writes_total %d" % writes,
-             "chatstream_gateway_frames_written_total %d" % frames,
-             "chatstream_gateway_write_batches_total 1"]
+             "chatstream_gateway_frames_written_total %d" % frames]
     for le, c in lag_buckets:
         lines.append('chatstream_gateway_loop_lag_seconds_bucket{le="%s"} %d' % (le, c))
     lines += ["chatstream_gateway_loop_lag_seconds_sum %g" % lag_sum,
