@@ -141,6 +141,13 @@ lg_ws_hs_t lg_ws_handshake(const char *buf, size_t len, const char *key, size_t 
     return LG_WS_HS_OK;
 }
 
+/* Says why for an allocation that failed; -1, what the frame reader returns then. */
+static int lg_ws_oom(char *why, size_t why_size)
+{
+    snprintf(why, why_size, "out of memory");
+    return -1;
+}
+
 /* One whole frame: control frames and complete messages go to on(); fragments are
  * joined first. */
 static int lg_ws_frame(lg_ws_rx_t *rx, const cs_ws_frame_t *f, const uint8_t *payload,
@@ -163,10 +170,8 @@ static int lg_ws_frame(lg_ws_rx_t *rx, const cs_ws_frame_t *f, const uint8_t *pa
     }
     if (f->len) {
         uint8_t *m = realloc(rx->msg, rx->msg_len + (size_t)f->len);
-        if (!m) {
-            snprintf(why, why_size, "out of memory");
-            return -1;
-        }
+        if (!m)
+            return lg_ws_oom(why, why_size);
         memcpy(m + rx->msg_len, payload, (size_t)f->len);
         rx->msg = m;
         rx->msg_len += (uint32_t)f->len;
@@ -230,10 +235,8 @@ int lg_ws_rx_feed(lg_ws_rx_t *rx, const uint8_t *data, size_t len, uint32_t max_
             if (len == 0)
                 return 0;
             size_t take = need - rx->pend_len < len ? need - rx->pend_len : len;
-            if (!lg_ws_pend(rx, data, take)) {
-                snprintf(why, why_size, "out of memory");
-                return -1;
-            }
+            if (!lg_ws_pend(rx, data, take))
+                return lg_ws_oom(why, why_size);
             data += take, len -= take;
             continue; /* read again: a longer header, or the frame is whole now */
         }
@@ -262,10 +265,8 @@ int lg_ws_rx_feed(lg_ws_rx_t *rx, const uint8_t *data, size_t len, uint32_t max_
             return r;
         data += f.header_len + (size_t)f.len, len -= f.header_len + (size_t)f.len;
     }
-    if (len && !lg_ws_pend(rx, data, len)) {
-        snprintf(why, why_size, "out of memory");
-        return -1;
-    }
+    if (len && !lg_ws_pend(rx, data, len))
+        return lg_ws_oom(why, why_size);
     return 0;
 bad:
     snprintf(why, why_size, "%s", bad);
@@ -290,13 +291,13 @@ lg_ws_hs_t lg_ws_rx_handshake(lg_ws_rx_t *rx, const uint8_t *data, size_t len, c
         if (r != LG_WS_HS_MORE)
             return r;
         if (!lg_ws_pend(rx, data, len)) {
-            snprintf(why, why_size, "out of memory");
+            lg_ws_oom(why, why_size);
             return LG_WS_HS_BAD;
         }
         return LG_WS_HS_MORE;
     }
     if (!lg_ws_pend(rx, data, len)) {
-        snprintf(why, why_size, "out of memory");
+        lg_ws_oom(why, why_size);
         return LG_WS_HS_BAD;
     }
     lg_ws_hs_t r = lg_ws_handshake((const char *)rx->pend, rx->pend_len, key, &hl, why, why_size);
