@@ -1,18 +1,28 @@
 #include "cs_kafka.h"
 #include "cs_log.h"
+#include "cs_time.h"
 
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct cs_kafka_lag {
+/* One partition this consumer has been given or has seen in its statistics. */
+typedef struct cs_kafka_part {
     char *topic;
     int32_t partition;
-    int64_t lag;
-    cs_gauge_t *gauge;
-    struct cs_kafka_lag *next;
-} cs_kafka_lag_t;
+    int64_t lag;                 /* -1 until the statistics report one */
+    cs_gauge_t *lag_gauge;       /* created with the first lag reported */
+    /* Fetch watch, for partitions handed over by cs_kafka_partition_assigned only. */
+    bool assigned;
+    bool fetching;               /* "active" in the last statistics */
+    bool warned;                 /* the stall has been logged */
+    int64_t waiting_since_us;    /* assigned, or last seen fetching; meaningless while fetching */
+    char fetch_state[24];        /* as the last statistics said; "" when not listed */
+    cs_gauge_t *idle_gauge;      /* chatstream_consumer_not_fetching_seconds */
+    struct cs_kafka_part *next;
+} cs_kafka_part_t;
 
 void cs_kafka_topic_name(const char *prefix, const char *base, char *out, size_t out_size)
 {
@@ -73,50 +83,139 @@ static void cs_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void 
            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static cs_kafka_lag_t *cs_kafka_lag_find(cs_kafka_ctx_t *ctx, const char *topic,
-                                         int32_t partition, bool create)
+static void cs_kafka_part_labels(const cs_kafka_ctx_t *ctx, const cs_kafka_part_t *p,
+                                 char *labels, size_t size)
 {
-    for (cs_kafka_lag_t *l = ctx->lags; l; l = l->next)
-        if (l->partition == partition && strcmp(l->topic, topic) == 0)
-            return l;
-    if (!create)
-        return NULL;
-    cs_kafka_lag_t *l = calloc(1, sizeof(*l));
-    if (!l)
-        return NULL;
-    l->topic = strdup(topic);
-    if (!l->topic) {
-        free(l);
-        return NULL;
-    }
-    l->partition = partition;
-    l->lag = -1;
-    char labels[512];
-    snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\",partition=\"%d\"",
-             ctx->group ? ctx->group : "", topic, partition);
-    l->gauge = cs_metrics_gauge(ctx->metrics, "chatstream_consumer_lag", labels,
-                                "Records between the partition's high watermark and the "
-                                "offset this consumer has stored (done, not yet or already "
-                                "committed).");
-    l->next = ctx->lags;
-    ctx->lags = l;
-    return l;
+    snprintf(labels, size, "group=\"%s\",topic=\"%s\",partition=\"%d\"",
+             ctx->group ? ctx->group : "", p->topic, p->partition);
 }
 
-/* librdkafka statistics (JSON) -> chatstream_consumer_lag{group,topic,partition}.
- * Called on the thread that serves the consumer queue, i.e. the processor's main loop. */
-static int cs_kafka_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+static cs_kafka_part_t *cs_kafka_part_find(cs_kafka_ctx_t *ctx, const char *topic,
+                                           int32_t partition, bool create)
 {
-    cs_kafka_ctx_t *ctx = opaque;
-    if (rd_kafka_type(rk) != RD_KAFKA_CONSUMER || !ctx->metrics)
-        return 0;
+    for (cs_kafka_part_t *p = ctx->parts; p; p = p->next)
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            return p;
+    if (!create)
+        return NULL;
+    cs_kafka_part_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->topic = strdup(topic);
+    if (!p->topic) {
+        free(p);
+        return NULL;
+    }
+    p->partition = partition;
+    p->lag = -1;
+    p->next = ctx->parts;
+    ctx->parts = p;
+    return p;
+}
+
+static void cs_kafka_part_free(cs_kafka_ctx_t *ctx, cs_kafka_part_t *p)
+{
+    if (p->lag_gauge)
+        cs_metrics_remove(ctx->metrics, p->lag_gauge);
+    if (p->idle_gauge)
+        cs_metrics_remove(ctx->metrics, p->idle_gauge);
+    free(p->topic);
+    free(p);
+}
+
+static void cs_kafka_part_set_lag(cs_kafka_ctx_t *ctx, cs_kafka_part_t *p, int64_t lag)
+{
+    if (!p->lag_gauge) {
+        char labels[512];
+        cs_kafka_part_labels(ctx, p, labels, sizeof(labels));
+        p->lag_gauge = cs_metrics_gauge(ctx->metrics, "chatstream_consumer_lag", labels,
+                                        "Records between the partition's high watermark and "
+                                        "the offset this consumer has stored (done, not yet "
+                                        "or already committed).");
+    }
+    p->lag = lag;
+    cs_gauge_set(p->lag_gauge, (double)lag);
+}
+
+void cs_kafka_partition_assigned(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition,
+                                 int64_t now_us)
+{
+    if (!ctx->metrics)
+        return;
+    cs_kafka_part_t *p = cs_kafka_part_find(ctx, topic, partition, true);
+    if (!p)
+        return;
+    p->assigned = true;
+    p->fetching = false;
+    p->warned = false;
+    p->waiting_since_us = now_us;
+    p->fetch_state[0] = '\0';
+    if (!p->idle_gauge) {
+        char labels[512];
+        cs_kafka_part_labels(ctx, p, labels, sizeof(labels));
+        p->idle_gauge = cs_metrics_gauge(
+            ctx->metrics, "chatstream_consumer_not_fetching_seconds", labels,
+            "Seconds this assigned partition has spent without librdkafka fetching it (its "
+            "fetch state not \"active\"), as of the last statistics; 0 while it fetches. A "
+            "partition never fetched has no lag gauge: this is what shows it.");
+    }
+    cs_gauge_set(p->idle_gauge, 0);
+}
+
+void cs_kafka_partition_revoked(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition)
+{
+    for (cs_kafka_part_t **pp = &ctx->parts; *pp; pp = &(*pp)->next) {
+        cs_kafka_part_t *p = *pp;
+        if (p->partition == partition && strcmp(p->topic, topic) == 0) {
+            *pp = p->next;
+            cs_kafka_part_free(ctx, p);
+            return;
+        }
+    }
+}
+
+/* After a statistics document: how long each assigned partition has gone unfetched. */
+static void cs_kafka_watch_fetching(cs_kafka_ctx_t *ctx, int64_t now_us)
+{
+    for (cs_kafka_part_t *p = ctx->parts; p; p = p->next) {
+        if (!p->assigned)
+            continue;
+        if (p->fetching) {
+            if (p->warned)
+                cs_log(CS_LOG_INFO, "kafka", "%s [%d] is being fetched again", p->topic,
+                       p->partition);
+            p->warned = false;
+            p->waiting_since_us = now_us;
+            cs_gauge_set(p->idle_gauge, 0);
+            continue;
+        }
+        double idle_s = (double)(now_us - p->waiting_since_us) / 1e6;
+        cs_gauge_set(p->idle_gauge, idle_s);
+        if (idle_s >= CS_KAFKA_STALL_WARN_S && !p->warned) {
+            p->warned = true;
+            cs_log(CS_LOG_WARN, "kafka",
+                   "%s [%d] assigned but not fetched for %.0f s (fetch state %s): its records "
+                   "wait; restarting this consumer makes librdkafka query its offset again",
+                   p->topic, p->partition, idle_s, p->fetch_state[0] ? p->fetch_state : "unlisted");
+        }
+    }
+}
+
+void cs_kafka_stats_apply(cs_kafka_ctx_t *ctx, const char *json, size_t json_len, int64_t now_us)
+{
+    if (!ctx->metrics || json_len > INT32_MAX)
+        return;
     struct json_tokener *tok = json_tokener_new();
     if (!tok)
-        return 0;
+        return;
     struct json_object *root = json_tokener_parse_ex(tok, json, (int)json_len);
     json_tokener_free(tok);
+    if (!root || !json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return; /* not statistics: change nothing */
+    }
     struct json_object *brokers = NULL;
-    if (root && json_object_object_get_ex(root, "brokers", &brokers) &&
+    if (json_object_object_get_ex(root, "brokers", &brokers) &&
         json_object_is_type(brokers, json_type_object)) {
         bool up = false;
         json_object_object_foreach(brokers, bname, bobj)
@@ -130,77 +229,75 @@ static int cs_kafka_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *
         }
         atomic_store(&ctx->broker_up, up);
     }
-    struct json_object *topics = NULL;
-    if (!root || !json_object_object_get_ex(root, "topics", &topics) ||
-        !json_object_is_type(topics, json_type_object)) {
-        json_object_put(root);
-        return 0;
+    for (cs_kafka_part_t *p = ctx->parts; p; p = p->next) {
+        p->fetching = false;
+        p->fetch_state[0] = '\0';
     }
-    json_object_object_foreach(topics, tname, tobj)
-    {
-        struct json_object *parts = NULL;
-        if (!json_object_object_get_ex(tobj, "partitions", &parts) ||
-            !json_object_is_type(parts, json_type_object))
-            continue;
-        json_object_object_foreach(parts, pname, pobj)
+    struct json_object *topics = NULL;
+    if (json_object_object_get_ex(root, "topics", &topics) &&
+        json_object_is_type(topics, json_type_object)) {
+        json_object_object_foreach(topics, tname, tobj)
         {
-            struct json_object *v = NULL;
-            int32_t partition = atoi(pname);
-            if (partition < 0)
-                continue; /* the internal "unassigned" partition */
-            /* Only partitions this consumer owns: fetch_state "none" means not assigned. */
-            if (json_object_object_get_ex(pobj, "fetch_state", &v) &&
-                json_object_is_type(v, json_type_string) &&
-                strcmp(json_object_get_string(v), "none") == 0)
+            struct json_object *parts = NULL;
+            if (!json_object_is_type(tobj, json_type_object) ||
+                !json_object_object_get_ex(tobj, "partitions", &parts) ||
+                !json_object_is_type(parts, json_type_object))
                 continue;
-            int64_t lag = -1;
-            if (json_object_object_get_ex(pobj, "consumer_lag_stored", &v) &&
-                json_object_is_type(v, json_type_int))
-                lag = json_object_get_int64(v);
-            if (lag < 0 && json_object_object_get_ex(pobj, "consumer_lag", &v) &&
-                json_object_is_type(v, json_type_int))
-                lag = json_object_get_int64(v);
-            if (lag < 0)
-                continue;
-            cs_kafka_lag_t *l = cs_kafka_lag_find(ctx, tname, partition, true);
-            if (l) {
-                l->lag = lag;
-                cs_gauge_set(l->gauge, (double)lag);
+            json_object_object_foreach(parts, pname, pobj)
+            {
+                struct json_object *v = NULL;
+                char *end = NULL;
+                long partition = strtol(pname, &end, 10);
+                if (end == pname || *end || partition < 0 || partition > INT32_MAX ||
+                    !json_object_is_type(pobj, json_type_object))
+                    continue; /* -1 is librdkafka's internal "unassigned" partition */
+                const char *state = "";
+                if (json_object_object_get_ex(pobj, "fetch_state", &v) &&
+                    json_object_is_type(v, json_type_string))
+                    state = json_object_get_string(v);
+                cs_kafka_part_t *p = cs_kafka_part_find(ctx, tname, (int32_t)partition, false);
+                if (p) {
+                    snprintf(p->fetch_state, sizeof(p->fetch_state), "%s", state);
+                    p->fetching = strcmp(state, "active") == 0;
+                }
+                /* Lag only for partitions this consumer owns: "none" means not assigned
+                 * (or, for an assigned one, not started: the fetch watch covers that). */
+                if (strcmp(state, "none") == 0)
+                    continue;
+                int64_t lag = -1;
+                if (json_object_object_get_ex(pobj, "consumer_lag_stored", &v) &&
+                    json_object_is_type(v, json_type_int))
+                    lag = json_object_get_int64(v);
+                if (lag < 0 && json_object_object_get_ex(pobj, "consumer_lag", &v) &&
+                    json_object_is_type(v, json_type_int))
+                    lag = json_object_get_int64(v);
+                if (lag < 0)
+                    continue;
+                if (!p)
+                    p = cs_kafka_part_find(ctx, tname, (int32_t)partition, true);
+                if (p)
+                    cs_kafka_part_set_lag(ctx, p, lag);
             }
         }
     }
     json_object_put(root);
+    cs_kafka_watch_fetching(ctx, now_us);
+}
+
+/* Called on the thread that serves the consumer queue, i.e. the processor's main loop. */
+static int cs_kafka_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    if (rd_kafka_type(rk) == RD_KAFKA_CONSUMER)
+        cs_kafka_stats_apply(opaque, json, json_len, cs_mono_us());
     return 0; /* librdkafka frees the JSON */
-}
-
-void cs_kafka_lag_forget(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition)
-{
-    for (cs_kafka_lag_t **pp = &ctx->lags; *pp; pp = &(*pp)->next) {
-        cs_kafka_lag_t *l = *pp;
-        if (l->partition == partition && strcmp(l->topic, topic) == 0) {
-            *pp = l->next;
-            cs_metrics_remove(ctx->metrics, l->gauge);
-            free(l->topic);
-            free(l);
-            return;
-        }
-    }
-}
-
-int64_t cs_kafka_lag_get(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition)
-{
-    cs_kafka_lag_t *l = cs_kafka_lag_find(ctx, topic, partition, false);
-    return l ? l->lag : -1;
 }
 
 void cs_kafka_ctx_clear(cs_kafka_ctx_t *ctx)
 {
-    while (ctx->lags) {
-        cs_kafka_lag_t *l = ctx->lags;
-        ctx->lags = l->next;
-        cs_metrics_remove(ctx->metrics, l->gauge);
-        free(l->topic);
-        free(l);
+    while (ctx->parts) {
+        cs_kafka_part_t *p = ctx->parts;
+        ctx->parts = p->next;
+        cs_kafka_part_free(ctx, p);
     }
 }
 

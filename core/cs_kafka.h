@@ -3,8 +3,9 @@
  *
  * Builds an rd_kafka_conf_t with: bootstrap servers and client id from our
  * config, librdkafka's logs routed into cs_log, errors logged and counted,
- * statistics turned into per-partition consumer-lag gauges, and finally the
- * operator's `kafka.*` properties (which win over everything above).
+ * statistics turned into per-partition consumer-lag gauges and a watch on
+ * partitions that are assigned but not fetched, and finally the operator's
+ * `kafka.*` properties (which win over everything above).
  */
 #ifndef CS_KAFKA_H
 #define CS_KAFKA_H
@@ -28,8 +29,8 @@ typedef struct cs_kafka_ctx {
     volatile int fatal;         /* set when librdkafka reports a fatal error */
     atomic_bool broker_up;      /* false after ALL_BROKERS_DOWN until statistics show one UP */
     int fetch_wait_ms;          /* consumers: fetch.wait.max.ms (0: CS_KAFKA_FETCH_WAIT_MS) */
-    /* partition lag gauges, owned here so they can be removed on revoke */
-    struct cs_kafka_lag *lags;
+    /* per-partition lag and fetch-watch gauges, owned here so they can be removed on revoke */
+    struct cs_kafka_part *parts;
 } cs_kafka_ctx_t;
 
 /* A consumer's fetch is answered when CS_KAFKA_FETCH_MIN_BYTES have accumulated or after
@@ -43,12 +44,26 @@ typedef struct cs_kafka_ctx {
 rd_kafka_conf_t *cs_kafka_conf_new(cs_kafka_role_t role, const char *brokers,
                                    const char *client_id, const cs_conf_t *conf,
                                    cs_kafka_ctx_t *ctx, char *errstr, size_t errstr_size);
-/* Frees the lag gauges kept in ctx. */
+/* A fetch that has not started this long after the assignment (normally well under a
+ * second; the statistics come every 5 s) is logged as a warning, once per assignment. */
+#define CS_KAFKA_STALL_WARN_S 60
+
+/* Frees the per-partition gauges kept in ctx. */
 void cs_kafka_ctx_clear(cs_kafka_ctx_t *ctx);
-/* Drops the lag gauge of one partition (after it is revoked). */
-void cs_kafka_lag_forget(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition);
-/* Current lag of one partition as last reported by librdkafka's statistics, or -1. */
-int64_t cs_kafka_lag_get(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition);
+/* From the rebalance callback, for each partition given to this consumer (now_us:
+ * cs_mono_us()). From then on chatstream_consumer_not_fetching_seconds{group,topic,
+ * partition} says how long librdkafka has gone without fetching it: a partition whose
+ * fetch never starts has no lag to alert on (seen once: a new group left one partition
+ * of twelve unfetched for over a minute, no error anywhere). */
+void cs_kafka_partition_assigned(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition,
+                                 int64_t now_us);
+/* Drops a partition's gauges (after it is revoked or lost). */
+void cs_kafka_partition_revoked(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition);
+/* Applies one librdkafka statistics document (see its STATISTICS.md) as seen at now_us:
+ * the lag gauges, broker_up, the fetch watch. What is not statistics changes nothing.
+ * The statistics callback calls it; exposed for tests. */
+void cs_kafka_stats_apply(cs_kafka_ctx_t *ctx, const char *json, size_t json_len,
+                          int64_t now_us);
 
 /* prefix + base ("eu1." + "chat.messages"), into out. */
 void cs_kafka_topic_name(const char *prefix, const char *base, char *out, size_t out_size);

@@ -674,6 +674,10 @@ static void cs_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             else
                 rd_kafka_resume_partitions(rk, parts);
         }
+        int64_t now_us = cs_mono_us();
+        for (int i = 0; i < parts->cnt; i++)
+            cs_kafka_partition_assigned(&c->kctx, parts->elems[i].topic,
+                                        parts->elems[i].partition, now_us);
         atomic_store(&c->assigned_once, true);
         if (c->proc->on_rebalance)
             c->proc->on_rebalance(c->state, true, parts);
@@ -694,7 +698,7 @@ static void cs_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 cs_log(CS_LOG_WARN, "rebalance", "commit on revoke: %s", rd_kafka_err2str(cerr));
         }
         for (int i = 0; i < parts->cnt; i++)
-            cs_kafka_lag_forget(&c->kctx, parts->elems[i].topic, parts->elems[i].partition);
+            cs_kafka_partition_revoked(&c->kctx, parts->elems[i].topic, parts->elems[i].partition);
         if (c->proc->on_rebalance)
             c->proc->on_rebalance(c->state, false, parts);
         if (cooperative) {

@@ -56,6 +56,13 @@ it_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://$gw1/v1/rooms/mat
 it_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://$gw1/nowhere")" 404 "unknown path"
 it_assert "the web client is served" "curl -sf http://$gw1/ | grep -qi '<html\\|<!doctype'"
 
+# Each gateway's fan-out reader fetches every partition it was given (the watch on
+# assigned partitions, chatstream_consumer_not_fetching_seconds, at 0 for all 12).
+fetched() { curl -sf "http://$1/metrics" | grep -c '^chatstream_consumer_not_fetching_seconds{.*} 0$' || true; }
+for gw in "$gw1" "$gw2"; do
+  it_wait 15 "gateway $gw fetching all ${IT_PARTITIONS:-12} fan-out partitions" "[[ \$(fetched $gw) -eq ${IT_PARTITIONS:-12} ]]"
+done
+
 # SIGTERM with a client connected and sends in flight: the sends are answered, then the
 # client is told 1001 (going away) instead of seeing the connection drop.
 rm -f "$IT_DIR/sent.marker"

@@ -38,7 +38,7 @@ it_dump_logs() {
   for entry in "${IT_ADMINS[@]}"; do
     echo "----- /metrics of ${entry%%=*} (counters and gauges) -----" >&2
     curl -sf -m 2 "http://${entry#*=}/metrics" 2>/dev/null | grep -v -e '^#' -e '_bucket{' \
-      | grep -E 'records|lag|batch|transaction|error|retr|pause|dlq|repeats|kafka' | head -n 60 >&2 \
+      | grep -E 'records|lag|fetching|batch|transaction|error|retr|pause|dlq|repeats|kafka' | head -n 90 >&2 \
       || echo "(no answer)" >&2
   done
 }
