@@ -220,19 +220,15 @@ void cs_vrec_encode(const cs_vrec_t *rec, cs_buf_t *out)
     cs_buf_puts(out, ",\"model\":");
     cs_buf_put_json_str(out, rec->model, rec->model_len);
     cs_buf_printf(out, ",\"dim\":%u,\"vector\":\"", rec->dim);
-    unsigned char chunk[3 * 256];
-    size_t n = (size_t)rec->dim * 4, done = 0;
-    while (done < n) {
-        /* whole groups of 3 bytes per chunk, so the chunks concatenate into one encoding */
-        size_t take = n - done < sizeof(chunk) ? n - done : sizeof(chunk);
-        for (size_t i = 0; i < take; i++) {
-            size_t byte = done + i;
-            unsigned char f[4];
-            cs_f32_store(f, rec->vec[byte / 4]);
-            chunk[i] = f[byte % 4];
-        }
-        cs_base64_encode(chunk, take, out);
-        done += take;
+    /* Whole groups of 3 bytes per chunk, so the chunks concatenate into one encoding, and
+     * whole floats (768 = 3 x 4 x 64), so each float is stored once. */
+    unsigned char chunk[3 * 4 * 64];
+    for (uint32_t at = 0; at < rec->dim;) {
+        uint32_t floats = rec->dim - at < sizeof(chunk) / 4 ? rec->dim - at : sizeof(chunk) / 4;
+        for (uint32_t i = 0; i < floats; i++)
+            cs_f32_store(chunk + (size_t)i * 4, rec->vec[at + i]);
+        cs_base64_encode(chunk, (size_t)floats * 4, out);
+        at += floats;
     }
     cs_buf_puts(out, "\"}");
 }
