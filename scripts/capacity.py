@@ -49,6 +49,39 @@ def proc_stat(pid):
             (int(rest[13]) + int(rest[14])) / HZ)
 
 
+def runq_wait_s(pid):
+    """Seconds the process's threads have spent runnable but waiting for a CPU (the second
+    field of each /proc/<pid>/task/<tid>/schedstat, ns), or None if it is gone. Per second of
+    a step: how many of its threads wanted a core they did not get, on average — a process
+    short of CPU shows it here before its own CPU time says anything."""
+    total, seen = 0, False
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[1])
+            seen = True
+        except (OSError, IndexError, ValueError):
+            pass  # a thread that ended between the listing and the read
+    return total / 1e9 if seen else None
+
+
+def cpu_pressure_s():
+    """The kernel's CPU pressure (/proc/pressure/cpu, "some" total): seconds in which at least
+    one runnable task waited for a CPU, machine-wide; None without PSI."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            for line in f:
+                if line.startswith("some "):
+                    return int(line.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        pass
+    return None
+
+
 def machine_busy():
     """CPU seconds the machine spent working (user, nice, system, irq, softirq); not idle,
     iowait, or steal (time the hypervisor gave to other machines)."""
@@ -103,11 +136,15 @@ def cmd_sample(argv):
     t_end = time.monotonic() + max_s
     with open(out, "a") as f:
         while True:
-            rec = {"t": time.monotonic(), "busy": machine_busy(), "p": {}}
+            rec = {"t": time.monotonic(), "busy": machine_busy(), "psi": cpu_pressure_s(),
+                   "p": {}, "w": {}}
             for name, pid in comps.items():
                 st = proc_stat(pid)
                 if st:
                     rec["p"][name] = [round(st[0], 3), st[1]]
+                w = runq_wait_s(pid)
+                if w is not None:
+                    rec["w"][name] = round(w, 4)
             if pg:
                 c, r = pg_tree(pg)
                 rec["p"]["postgres"] = [round(c, 3), r]
@@ -208,6 +245,23 @@ def loop_lag_ms(d, n):
             "events": int(count)}
 
 
+def runq_wait(a0, a1, name):
+    """A component's threads waiting for a CPU, on average, between two samples (see
+    runq_wait_s); None when either sample lacks it (older samples, a process gone)."""
+    w0, w1 = a0.get("w", {}).get(name), a1.get("w", {}).get(name)
+    if w0 is None or w1 is None or a1["t"] <= a0["t"]:
+        return None
+    return round((w1 - w0) / (a1["t"] - a0["t"]), 3)
+
+
+def cpu_pressure(s0, s1):
+    """Share of the time (0-1) in which some runnable task on the machine waited for a CPU,
+    between two samples; None without PSI figures in both."""
+    if s0.get("psi") is None or s1.get("psi") is None or s1["t"] <= s0["t"]:
+        return None
+    return round((s1["psi"] - s0["psi"]) / (s1["t"] - s0["t"]), 3)
+
+
 def cmd_step(args):
     a = dict(zip(args[::2], args[1::2]))
     n = int(a["--n"])
@@ -231,6 +285,9 @@ def cmd_step(args):
         rss = max([smp["p"][name][1] for smp in have if t0 - 1 <= smp["t"] <= t1 + 1] or [0])
         comps[name] = {"cpu_s": round(c1 - c0, 3), "cores": round((c1 - c0) / span, 3),
                        "rss_mb": round(rss / 1024, 1)}
+        wait = runq_wait(a0, a1, name)
+        if wait is not None:
+            comps[name]["runq_wait"] = wait
     server_cpu = sum(c["cpu_s"] for k, c in comps.items() if not k.startswith(NOT_SERVER))
     ours = sum(c["cpu_s"] for c in comps.values())
     busy = s1["busy"] - s0["busy"]
@@ -294,6 +351,7 @@ def cmd_step(args):
         "server_cpu_us_per_delivery": round(server_cpu / delivered * 1e6, 3) if delivered else None,
         "loadgen_cpu_us_per_delivery": lg["loadgen_cpu_us_per_delivery"],
         "machine_cores_busy": round(busy / wall, 3),
+        "cpu_pressure": cpu_pressure(s0, s1),
         "others_cores": round(max(busy - ours, 0) / wall, 3),
         "top_component": top[0], "top_cores": top[1]["cores"],
         "errors": lg["errors"], "closes": lg["closes"], "connect_errors": lg["connect_errors"],
@@ -386,6 +444,16 @@ def cmd_report(argv):
     print("%7s " % "users" + " ".join("%10s" % c[:10] for c in comps))
     for s in steps:
         print("%7d " % s["n"] + " ".join("%10.2f" % s["components"].get(c, {}).get("cores", 0) for c in comps))
+    if any("runq_wait" in c for s in steps for c in s["components"].values()):
+        # CPU time says what a process got; this says what it waited for and did not get
+        print("per component, threads waiting for a CPU (run queue, average over each step); "
+              "machine: share of time some task waited (PSI):")
+        print("%7s " % "users" + " ".join("%10s" % c[:10] for c in comps) + " %10s" % "machine")
+        for s in steps:
+            print("%7d " % s["n"] + " ".join(
+                "%10s" % ("%.2f" % s["components"][c]["runq_wait"]
+                          if "runq_wait" in s["components"].get(c, {}) else "-") for c in comps)
+                + " %10s" % ("%.2f" % s["cpu_pressure"] if s.get("cpu_pressure") is not None else "-"))
     if any(s.get("index_lag", -1) >= 0 for s in steps):
         # background work, not a criterion: how far search indexing trails when a step ends
         print("search index fell behind by (records, during each step): " + ", ".join(

@@ -67,5 +67,18 @@ with tempfile.TemporaryDirectory() as d:
     check("a gateway's before-page missing: no figure", capacity.loop_lag_ms(d, 500), None)
     check("...nor frames per write", capacity.frames_per_write(d, 500), None)
 
+# run-queue wait and CPU pressure between two samples (what cmd_sample records)
+a0 = {"t": 10.0, "psi": 100.0, "p": {}, "w": {"gateway-1": 5.0}}
+a1 = {"t": 14.0, "psi": 101.2, "p": {}, "w": {"gateway-1": 6.6}}
+check("gateway-1 threads waiting: 1.6 s over 4 s", capacity.runq_wait(a0, a1, "gateway-1"), 0.4)
+check("no wait figure for a component not sampled", capacity.runq_wait(a0, a1, "kafka"), None)
+check("no wait figure from samples without it", capacity.runq_wait({"t": 1.0, "p": {}}, a1, "gateway-1"), None)
+check("machine CPU pressure: 1.2 s of 4 s", capacity.cpu_pressure(a0, a1), 0.3)
+check("no pressure without PSI", capacity.cpu_pressure({"t": 10.0, "psi": None}, a1), None)
+# the readers against this machine's /proc: this process exists, so it has a (non-negative) wait
+w = capacity.runq_wait_s(os.getpid())
+check("runq_wait_s of this process is a number >= 0", w is not None and w >= 0, True)
+check("runq_wait_s of a pid that does not exist", capacity.runq_wait_s(2 ** 22 + 12345), None)
+
 print("%d failure(s)" % len(failures))
 sys.exit(1 if failures else 0)
