@@ -12,9 +12,8 @@
 typedef struct cs_kafka_part {
     char *topic;
     int32_t partition;
-    int64_t lag;                 /* -1 until the statistics report one */
     cs_gauge_t *lag_gauge;       /* created with the first lag reported */
-    /* Fetch watch, for partitions handed over by cs_kafka_partition_assigned only. */
+    /* Fetch watch, for partitions handed over by cs_kafka_partitions_assigned only. */
     bool assigned;
     bool fetching;               /* "active" in the last statistics */
     bool warned;                 /* the stall has been logged */
@@ -91,13 +90,17 @@ static void cs_kafka_part_labels(const cs_kafka_ctx_t *ctx, const cs_kafka_part_
 }
 
 static cs_kafka_part_t *cs_kafka_part_find(cs_kafka_ctx_t *ctx, const char *topic,
-                                           int32_t partition, bool create)
+                                           int32_t partition)
 {
     for (cs_kafka_part_t *p = ctx->parts; p; p = p->next)
         if (p->partition == partition && strcmp(p->topic, topic) == 0)
             return p;
-    if (!create)
-        return NULL;
+    return NULL;
+}
+
+static cs_kafka_part_t *cs_kafka_part_new(cs_kafka_ctx_t *ctx, const char *topic,
+                                          int32_t partition)
+{
     cs_kafka_part_t *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
@@ -107,7 +110,6 @@ static cs_kafka_part_t *cs_kafka_part_find(cs_kafka_ctx_t *ctx, const char *topi
         return NULL;
     }
     p->partition = partition;
-    p->lag = -1;
     p->next = ctx->parts;
     ctx->parts = p;
     return p;
@@ -133,17 +135,14 @@ static void cs_kafka_part_set_lag(cs_kafka_ctx_t *ctx, cs_kafka_part_t *p, int64
                                         "the offset this consumer has stored (done, not yet "
                                         "or already committed).");
     }
-    p->lag = lag;
     cs_gauge_set(p->lag_gauge, (double)lag);
 }
 
-void cs_kafka_partition_assigned(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition,
-                                 int64_t now_us)
+static void cs_kafka_partition_assigned(cs_kafka_ctx_t *ctx, const char *topic,
+                                        int32_t partition, int64_t now_us)
 {
-    if (!ctx->metrics)
-        return;
-    cs_kafka_part_t *p = cs_kafka_part_find(ctx, topic, partition, true);
-    if (!p)
+    cs_kafka_part_t *p = cs_kafka_part_find(ctx, topic, partition);
+    if (!p && !(p = cs_kafka_part_new(ctx, topic, partition)))
         return;
     p->assigned = true;
     p->fetching = false;
@@ -162,14 +161,28 @@ void cs_kafka_partition_assigned(cs_kafka_ctx_t *ctx, const char *topic, int32_t
     cs_gauge_set(p->idle_gauge, 0);
 }
 
-void cs_kafka_partition_revoked(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition)
+void cs_kafka_partitions_assigned(cs_kafka_ctx_t *ctx,
+                                  const rd_kafka_topic_partition_list_t *parts, int64_t now_us)
 {
-    for (cs_kafka_part_t **pp = &ctx->parts; *pp; pp = &(*pp)->next) {
-        cs_kafka_part_t *p = *pp;
-        if (p->partition == partition && strcmp(p->topic, topic) == 0) {
-            *pp = p->next;
-            cs_kafka_part_free(ctx, p);
-            return;
+    if (!ctx->metrics)
+        return;
+    for (int i = 0; i < parts->cnt; i++)
+        cs_kafka_partition_assigned(ctx, parts->elems[i].topic, parts->elems[i].partition,
+                                    now_us);
+}
+
+void cs_kafka_partitions_revoked(cs_kafka_ctx_t *ctx,
+                                 const rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        for (cs_kafka_part_t **pp = &ctx->parts; *pp; pp = &(*pp)->next) {
+            cs_kafka_part_t *p = *pp;
+            if (p->partition == parts->elems[i].partition &&
+                strcmp(p->topic, parts->elems[i].topic) == 0) {
+                *pp = p->next;
+                cs_kafka_part_free(ctx, p);
+                break;
+            }
         }
     }
 }
@@ -255,7 +268,7 @@ void cs_kafka_stats_apply(cs_kafka_ctx_t *ctx, const char *json, size_t json_len
                 if (json_object_object_get_ex(pobj, "fetch_state", &v) &&
                     json_object_is_type(v, json_type_string))
                     state = json_object_get_string(v);
-                cs_kafka_part_t *p = cs_kafka_part_find(ctx, tname, (int32_t)partition, false);
+                cs_kafka_part_t *p = cs_kafka_part_find(ctx, tname, (int32_t)partition);
                 if (p) {
                     snprintf(p->fetch_state, sizeof(p->fetch_state), "%s", state);
                     p->fetching = strcmp(state, "active") == 0;
@@ -274,7 +287,7 @@ void cs_kafka_stats_apply(cs_kafka_ctx_t *ctx, const char *json, size_t json_len
                 if (lag < 0)
                     continue;
                 if (!p)
-                    p = cs_kafka_part_find(ctx, tname, (int32_t)partition, true);
+                    p = cs_kafka_part_new(ctx, tname, (int32_t)partition);
                 if (p)
                     cs_kafka_part_set_lag(ctx, p, lag);
             }

@@ -50,15 +50,16 @@ rd_kafka_conf_t *cs_kafka_conf_new(cs_kafka_role_t role, const char *brokers,
 
 /* Frees the per-partition gauges kept in ctx. */
 void cs_kafka_ctx_clear(cs_kafka_ctx_t *ctx);
-/* From the rebalance callback, for each partition given to this consumer (now_us:
+/* From the rebalance callback, with the partitions given to this consumer (now_us:
  * cs_mono_us()). From then on chatstream_consumer_not_fetching_seconds{group,topic,
- * partition} says how long librdkafka has gone without fetching it: a partition whose
+ * partition} says how long librdkafka has gone without fetching each: a partition whose
  * fetch never starts has no lag to alert on (seen once: a new group left one partition
  * of twelve unfetched for over a minute, no error anywhere). */
-void cs_kafka_partition_assigned(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition,
-                                 int64_t now_us);
-/* Drops a partition's gauges (after it is revoked or lost). */
-void cs_kafka_partition_revoked(cs_kafka_ctx_t *ctx, const char *topic, int32_t partition);
+void cs_kafka_partitions_assigned(cs_kafka_ctx_t *ctx,
+                                  const rd_kafka_topic_partition_list_t *parts, int64_t now_us);
+/* Drops the partitions' gauges (after they are revoked or lost). */
+void cs_kafka_partitions_revoked(cs_kafka_ctx_t *ctx,
+                                 const rd_kafka_topic_partition_list_t *parts);
 /* Applies one librdkafka statistics document (see its STATISTICS.md) as seen at now_us:
  * the lag gauges, broker_up, the fetch watch. What is not statistics changes nothing.
  * The statistics callback calls it; exposed for tests. */

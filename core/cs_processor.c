@@ -674,10 +674,7 @@ static void cs_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             else
                 rd_kafka_resume_partitions(rk, parts);
         }
-        int64_t now_us = cs_mono_us();
-        for (int i = 0; i < parts->cnt; i++)
-            cs_kafka_partition_assigned(&c->kctx, parts->elems[i].topic,
-                                        parts->elems[i].partition, now_us);
+        cs_kafka_partitions_assigned(&c->kctx, parts, cs_mono_us());
         atomic_store(&c->assigned_once, true);
         if (c->proc->on_rebalance)
             c->proc->on_rebalance(c->state, true, parts);
@@ -697,8 +694,7 @@ static void cs_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 cs_log(CS_LOG_WARN, "rebalance", "commit on revoke: %s", rd_kafka_err2str(cerr));
         }
-        for (int i = 0; i < parts->cnt; i++)
-            cs_kafka_partition_revoked(&c->kctx, parts->elems[i].topic, parts->elems[i].partition);
+        cs_kafka_partitions_revoked(&c->kctx, parts);
         if (c->proc->on_rebalance)
             c->proc->on_rebalance(c->state, false, parts);
         if (cooperative) {

@@ -120,18 +120,13 @@ static void gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < parts->cnt; i++)
             parts->elems[i].offset = RD_KAFKA_OFFSET_END;
         rd_kafka_assign(rk, parts);
-        int64_t now_us = cs_mono_us();
-        for (int i = 0; i < parts->cnt; i++)
-            cs_kafka_partition_assigned(&gw->consumer_kctx, parts->elems[i].topic,
-                                        parts->elems[i].partition, now_us);
+        cs_kafka_partitions_assigned(&gw->consumer_kctx, parts, cs_mono_us());
         atomic_store(&gw->fanout_assigned, true);
         cs_log(CS_LOG_INFO, "kafka", "reading %d partition(s) of %s", parts->cnt,
                gw->topic_fanout);
     } else {
         rd_kafka_assign(rk, NULL);
-        for (int i = 0; i < parts->cnt; i++)
-            cs_kafka_partition_revoked(&gw->consumer_kctx, parts->elems[i].topic,
-                                       parts->elems[i].partition);
+        cs_kafka_partitions_revoked(&gw->consumer_kctx, parts);
         atomic_store(&gw->fanout_assigned, false);
     }
 }

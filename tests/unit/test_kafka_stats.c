@@ -21,6 +21,23 @@ static double series(cs_metrics_t *m, const char *name, int partition)
     return v;
 }
 
+/* The rebalance callback's calls, with a one-partition list of topic t. */
+static void assign(cs_kafka_ctx_t *ctx, int partition, int64_t now_us)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, "t", partition);
+    cs_kafka_partitions_assigned(ctx, l, now_us);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void revoke(cs_kafka_ctx_t *ctx, int partition)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, "t", partition);
+    cs_kafka_partitions_revoked(ctx, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static double idle_s(cs_metrics_t *m, int partition)
 {
     return series(m, "chatstream_consumer_not_fetching_seconds", partition);
@@ -60,8 +77,8 @@ static void test_assigned_partition_never_fetched(void)
     cs_metrics_t *m = cs_metrics_new();
     cs_kafka_ctx_t ctx = {.metrics = m, .group = "g"};
     int64_t t0 = 1000 * S;
-    cs_kafka_partition_assigned(&ctx, "t", 0, t0);
-    cs_kafka_partition_assigned(&ctx, "t", 6, t0);
+    assign(&ctx, 0, t0);
+    assign(&ctx, 6, t0);
     CHECK(idle_s(m, 0) == 0 && idle_s(m, 6) == 0);
     CHECK(lag(m, 0) == -1); /* no lag gauge before the statistics report one */
 
@@ -102,7 +119,7 @@ static void test_revoked_and_unassigned_partitions(void)
 {
     cs_metrics_t *m = cs_metrics_new();
     cs_kafka_ctx_t ctx = {.metrics = m, .group = "g"};
-    cs_kafka_partition_assigned(&ctx, "t", 6, 0);
+    assign(&ctx, 6, 0);
     apply(&ctx, "UP", ACTIVE(4), NOT_STARTED, 30 * S);
     /* Partition 0 was never assigned through the callback: its lag is reported (the
      * gateway-style consumer), but it is not watched. */
@@ -110,13 +127,13 @@ static void test_revoked_and_unassigned_partitions(void)
     CHECK(idle_s(m, 0) == -1);
     CHECK(idle_s(m, 6) == 30);
 
-    cs_kafka_partition_revoked(&ctx, "t", 6);
+    revoke(&ctx, 6);
     CHECK(idle_s(m, 6) == -1);
     apply(&ctx, "UP", ACTIVE(4), NOT_STARTED, 60 * S);
     CHECK(idle_s(m, 6) == -1); /* revoked: not watched any more, no gauge comes back */
 
     /* Assigned again: counted from the new assignment, not the old one. */
-    cs_kafka_partition_assigned(&ctx, "t", 6, 100 * S);
+    assign(&ctx, 6, 100 * S);
     apply(&ctx, "UP", ACTIVE(4), QUERYING, 102 * S);
     CHECK(idle_s(m, 6) == 2);
     cs_kafka_ctx_clear(&ctx);
@@ -128,7 +145,7 @@ static void test_not_statistics_changes_nothing(void)
     cs_metrics_t *m = cs_metrics_new();
     cs_kafka_ctx_t ctx = {.metrics = m, .group = "g"};
     atomic_store(&ctx.broker_up, true);
-    cs_kafka_partition_assigned(&ctx, "t", 0, 0);
+    assign(&ctx, 0, 0);
     apply(&ctx, "UP", ACTIVE(7), ACTIVE(1), 5 * S);
     const char *bad[] = {
         "",
@@ -157,7 +174,7 @@ static void test_not_statistics_changes_nothing(void)
 
     /* Without metrics (a producer's context) nothing is kept. */
     cs_kafka_ctx_t bare = {0};
-    cs_kafka_partition_assigned(&bare, "t", 0, 0);
+    assign(&bare, 0, 0);
     apply(&bare, "UP", ACTIVE(1), ACTIVE(1), S);
     CHECK(bare.parts == NULL);
     cs_kafka_ctx_clear(&ctx);
