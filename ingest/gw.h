@@ -63,6 +63,7 @@ typedef struct gw_conf {
     int64_t retry_after_ms;
     int64_t history_limit;
     int64_t recent_per_room;
+    int64_t rooms_linger_ms; /* an empty room is freed this long after its last member left */
     char *fanout_remote;     /* comma-separated mirrored fan-out topics of other regions */
     int64_t dedupe_ids;      /* message ids remembered to drop repeats; 0 = off */
     int64_t shutdown_grace_ms;
@@ -138,6 +139,8 @@ typedef struct gw_metrics {
     cs_counter_t *fanout_local;    /* records read from this region's chat.fanout */
     cs_counter_t *fanout_remote;   /* records read from other regions' mirrored topics */
     cs_counter_t *fanout_repeats;  /* records dropped: their id was delivered already */
+    cs_counter_t *fanout_skipped;  /* records of rooms no loop holds, not decoded */
+    cs_gauge_t *rooms;             /* distinct rooms held by the loops */
     cs_gauge_t *dedupe_window_s;   /* how far back, by message time, ids are remembered */
     cs_histogram_t *ack_seconds;
     cs_histogram_t *loop_lag_seconds; /* post to an idle inbox → its drain starts */
@@ -197,6 +200,8 @@ struct gw {
     int64_t fanout_seq;
     /* history (gw_history.c) */
     struct gw_history *history;
+    /* the rooms the loops hold, for the Kafka thread's skip (gw_roomset.c) */
+    struct gw_roomset *rooms;
     /* limits shared by all loops (gw_limits.c) */
     struct gw_limits *limits;
     /* loops */

@@ -55,6 +55,10 @@ const cs_conf_def_t gw_conf_defs[] = {
           "Most messages one catch-up or one history page returns."),
     R_INT(recent_per_room, "recent.per.room", "256", 0, 100000,
           "Recent pushes kept per room for catch-up of what PostgreSQL does not have yet."),
+    R_INT(rooms_linger_ms, "rooms.linger.ms", "60000", 0, 86400000,
+          "How long a service thread keeps a room after its last client there left (its "
+          "recent pushes, for a rejoin's catch-up) before freeing it; freed within a second "
+          "after. Fan-out records of rooms no thread keeps are skipped undecoded."),
     R_STR(fanout_remote, "fanout.remote.topics", "", 4096,
           "Other regions' fan-out topics mirrored into this cluster (comma-separated full "
           "names, e.g. b.chat.fanout with MirrorMaker 2's default policy): their messages are "

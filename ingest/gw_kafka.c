@@ -139,12 +139,26 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
     const char *topic = rd_kafka_topic_name(m->rkt);
     cs_counter_inc(strcmp(topic, gw->topic_fanout) == 0 ? gw->m.fanout_local
                                                          : gw->m.fanout_remote);
-    if (m->len > CS_ENVELOPE_MAX_BYTES ||
-        cs_envelope_decode(m->payload ? m->payload : "", m->len, &env, arena, sizeof(arena), why,
-                           sizeof(why)) != CS_ERR_OK) {
+    /* The key is the room, and only the loops that keep the room get the record: one no
+     * loop keeps concerns nobody here and is not decoded, deduplicated, framed or posted
+     * (with many gateways most records are someone else's: a DM has members on two at
+     * most). A record without a key goes on to be refused below. */
+    uint32_t loops = m->key_len > 0 ? gw_roomset_loops(gw->rooms, m->key, m->key_len) : ~0u;
+    if (!loops) {
+        cs_counter_inc(gw->m.fanout_skipped);
+        return;
+    }
+    const char *bad = NULL;
+    if (m->len > CS_ENVELOPE_MAX_BYTES)
+        bad = "too large";
+    else if (cs_envelope_decode(m->payload ? m->payload : "", m->len, &env, arena,
+                                sizeof(arena), why, sizeof(why)) != CS_ERR_OK)
+        bad = why;
+    else if (m->key_len != strlen(env.room) || memcmp(m->key, env.room, m->key_len) != 0)
+        bad = "its key is not its room"; /* the skip above trusts the key */
+    if (bad) {
         cs_log(CS_LOG_WARN, "kafka", "skipping a bad record in %s [%d] @%lld: %s", topic,
-               m->partition, (long long)m->offset,
-               m->len > CS_ENVELOPE_MAX_BYTES ? "too large" : why);
+               m->partition, (long long)m->offset, bad);
         cs_counter_inc(gw->m.rejected[GW_REJ_BAD_REQUEST]);
         return;
     }
@@ -157,12 +171,17 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
     }
     /* one copy per loop: lws writes frame headers in front of the payload */
     gw_frame_t *first = gw_frame_msg(&env);
+    bool first_used = false;
     for (int i = 0; first && i < gw->nloops; i++) {
+        if (!(loops & (UINT32_C(1) << i)))
+            continue;
         gw_event_t *ev = calloc(1, sizeof(*ev));
         if (!ev)
             continue;
-        ev->frame = i == 0 ? gw_frame_ref(first)
-                           : gw_frame_new((const char *)first->buf + LWS_PRE, first->len, env.id);
+        ev->frame = !first_used ? gw_frame_ref(first)
+                                : gw_frame_new((const char *)first->buf + LWS_PRE, first->len,
+                                               env.id);
+        first_used = true;
         if (!ev->frame) {
             free(ev);
             continue;

@@ -641,16 +641,7 @@ void gw_loop_destroy(gw_loop_t *loop)
         gw_event_free(ev);
         ev = n;
     }
-    for (size_t i = 0; i < 4096; i++) {
-        for (gw_room_t *r = loop->rooms[i], *n; r; r = n) {
-            n = r->hnext;
-            for (size_t k = 0; k < r->recent_n; k++)
-                gw_frame_unref(r->recent[k]);
-            free(r->recent);
-            free(r->members);
-            free(r);
-        }
-    }
+    gw_rooms_free_all(loop);
     cs_buf_free(&loop->scratch);
     cs_buf_free(&loop->batch);
     free(loop->deferred);

@@ -7,6 +7,7 @@
 
 #include "gw.h"
 #include "gw_outq.h"
+#include "gw_roomset.h"
 #include "gw_timers.h"
 #include "gw_window.h"
 
@@ -17,7 +18,10 @@ typedef struct gw_room {
     size_t nmembers, cap;
     gw_frame_t **recent; /* ring of the last recent_per_room pushes (join catch-up) */
     size_t recent_head, recent_n;
+    int64_t idle_since_ms; /* monotonic ms the last member left; 0 while it has members */
 } gw_room_t;
+
+#define GW_ROOM_BUCKETS 4096
 
 typedef struct gw_join {
     gw_room_t *room;
@@ -100,7 +104,9 @@ struct gw_loop {
     gw_event_t *inbox, *inbox_tail;
     int64_t inbox_since_us; /* when the first event went into the empty inbox */
     gw_session_t *sessions[4096];
-    gw_room_t *rooms[4096];
+    gw_room_t *rooms[GW_ROOM_BUCKETS];
+    lws_sorted_usec_list_t rooms_sul; /* frees rooms empty for rooms.linger.ms (gw_rooms.c) */
+    bool rooms_sweep_armed;
     cs_buf_t scratch;
     cs_buf_t batch; /* several queued frames framed into one write (gw_write_batch) */
     bool draining;        /* in gw_loop_drain: queued frames wait for its flush */
@@ -133,6 +139,18 @@ void gw_session_flush_now(gw_session_t *s);
 void gw_session_timer(gw_session_t *s, gw_timer_queue_t q);
 void gw_session_error(gw_session_t *s, gw_reject_t r, const char *msg, const char *cmid,
                       const char *room, int64_t retry_after_ms);
+
+/* gw_rooms.c */
+gw_room_t *gw_room_find(gw_loop_t *loop, const char *name);
+/* Adds s to the room (made on first use); NULL when out of memory (s is not in it). */
+gw_room_t *gw_room_join(gw_loop_t *loop, const char *name, gw_session_t *s);
+/* Takes s out of the room (NULL: nobody); an empty room is freed rooms.linger.ms later
+ * unless someone joins it meanwhile. */
+void gw_room_leave(gw_loop_t *loop, gw_room_t *r, gw_session_t *s);
+/* Keeps f among the room's last recent.per.room pushes. */
+void gw_room_remember(gw_loop_t *loop, gw_room_t *r, gw_frame_t *f);
+/* At the loop's end. */
+void gw_rooms_free_all(gw_loop_t *loop);
 
 /* gw_ws.c */
 int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

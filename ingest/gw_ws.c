@@ -16,75 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- rooms --------------------------------------------------------------------------- */
-
-static uint32_t gw_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
-static gw_room_t *gw_room_get(gw_loop_t *loop, const char *name, bool create)
-{
-    uint32_t b = gw_hash(name) % 4096;
-    for (gw_room_t *r = loop->rooms[b]; r; r = r->hnext)
-        if (strcmp(r->name, name) == 0)
-            return r;
-    if (!create)
-        return NULL;
-    gw_room_t *r = calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
-    snprintf(r->name, sizeof(r->name), "%s", name);
-    r->hnext = loop->rooms[b];
-    loop->rooms[b] = r;
-    return r;
-}
-
-/* Remembers the room's last pushes, so a join-with-since can also serve what was pushed
- * before the join but is not yet in PostgreSQL (persist runs behind the fan-out). */
-static void gw_room_remember(gw_loop_t *loop, gw_room_t *r, gw_frame_t *f)
-{
-    size_t cap = (size_t)loop->gw->conf->recent_per_room;
-    if (cap == 0)
-        return;
-    if (!r->recent && !(r->recent = calloc(cap, sizeof(*r->recent))))
-        return;
-    size_t slot = (r->recent_head + r->recent_n) % cap;
-    if (r->recent_n == cap) {
-        gw_frame_unref(r->recent[r->recent_head]);
-        slot = r->recent_head;
-        r->recent_head = (r->recent_head + 1) % cap;
-    } else {
-        r->recent_n++;
-    }
-    r->recent[slot] = gw_frame_ref(f);
-}
-
-static bool gw_room_add(gw_room_t *r, gw_session_t *s)
-{
-    if (r->nmembers == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        gw_session_t **m = realloc(r->members, cap * sizeof(*m));
-        if (!m)
-            return false;
-        r->members = m;
-        r->cap = cap;
-    }
-    r->members[r->nmembers++] = s;
-    return true;
-}
-
-static void gw_room_del(gw_room_t *r, gw_session_t *s)
-{
-    for (size_t i = 0; i < r->nmembers; i++)
-        if (r->members[i] == s) {
-            r->members[i] = r->members[--r->nmembers];
-            return;
-        }
-}
+/* ---- joins --------------------------------------------------------------------------- */
 
 static gw_join_t *gw_join_find(gw_session_t *s, const char *room)
 {
@@ -107,7 +39,7 @@ static gw_join_t *gw_join_of_room(gw_session_t *s, const gw_room_t *r)
 static void gw_join_drop(gw_session_t *s, int i)
 {
     gw_join_t *j = &s->joins[i];
-    gw_room_del(j->room, s);
+    gw_room_leave(s->loop, j->room, s);
     for (size_t k = 0; k < j->nheld; k++)
         gw_frame_unref(j->held[k]);
     free(j->held);
@@ -266,11 +198,11 @@ static void gw_on_join(gw_session_t *s, const gw_client_frame_t *f)
                          room, -1);
         return;
     }
-    gw_room_t *r = gw_room_get(s->loop, room, true);
     gw_join_t *joins = realloc(s->joins, (size_t)(s->njoins + 1) * sizeof(*joins));
     if (joins)
         s->joins = joins;
-    if (!r || !joins || !gw_room_add(r, s)) {
+    gw_room_t *r = joins ? gw_room_join(s->loop, room, s) : NULL;
+    if (!r) {
         gw_session_error(s, GW_REJ_INTERNAL, "out of memory", NULL, room, -1);
         return;
     }
@@ -459,7 +391,7 @@ static bool gw_join_seen(gw_join_t *j, const char *id)
 
 static void gw_on_push(gw_loop_t *loop, gw_event_t *ev)
 {
-    gw_room_t *r = gw_room_get(loop, ev->room, false);
+    gw_room_t *r = gw_room_find(loop, ev->room);
     if (!r)
         return; /* nobody here is in the room */
     gw_room_remember(loop, r, ev->frame);

@@ -79,6 +79,13 @@ static void gw_metrics_init(gw_t *gw)
     gw->m.fanout_repeats = cs_metrics_counter(m, "chatstream_gateway_fanout_repeats_total", NULL,
                                               "Fan-out records dropped because their message "
                                               "id was pushed already (mirror repeats).");
+    gw->m.fanout_skipped = cs_metrics_counter(m, "chatstream_gateway_fanout_skipped_total", NULL,
+                                              "Fan-out records skipped undecoded: no client of "
+                                              "this gateway is in their room (by the record's "
+                                              "key).");
+    gw->m.rooms = cs_metrics_gauge(m, "chatstream_gateway_rooms", NULL,
+                                   "Rooms this gateway keeps: joined by one of its clients, or "
+                                   "left less than rooms.linger.ms ago.");
     gw->m.dedupe_window_s = cs_metrics_gauge(
         m, "chatstream_gateway_dedupe_window_seconds", NULL,
         "How far back, by message time, the ids of pushed messages are remembered "
@@ -212,6 +219,10 @@ int main(int argc, char **argv)
                         sizeof(gw->topic_fanout));
     if (!gw_load_secret(gw, errstr, sizeof(errstr)))
         goto fail;
+    if (!(gw->rooms = gw_roomset_new(gw->m.rooms))) {
+        snprintf(errstr, sizeof(errstr), "out of memory");
+        goto fail;
+    }
     if (!(gw->limits = gw_limits_new(&conf)) ||
         !(gw->history = gw_history_new(gw, errstr, sizeof(errstr))))
         goto fail;
@@ -248,6 +259,7 @@ out:
     for (int i = 0; i < gw->nloops; i++)
         gw_loop_destroy(gw->loops[i]);
     gw_limits_destroy(gw->limits);
+    gw_roomset_destroy(gw->rooms);
     cs_metrics_destroy(gw->metrics);
     conf.web_root = web_root_loaded;
     cs_conf_destroy(gw->cs_conf);

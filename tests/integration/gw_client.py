@@ -23,6 +23,7 @@ import socket
 import struct
 import sys
 import time
+import urllib.request
 
 import websockets
 
@@ -566,12 +567,117 @@ async def shutdown(gw, room, count, marker):
           f"all {count} sends answered before the close ({len(c.acks)} acked)")
 
 
+def metric(gw, series):
+    """One series of a gateway's /metrics, e.g. 'chatstream_gateway_rooms' (0 if absent)."""
+    body = urllib.request.urlopen(f"http://{gw}/metrics", timeout=5).read().decode()
+    for line in body.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def wait_file(path, secs, what):
+    await until(lambda: os.path.exists(path), secs, what)
+
+
+async def rooms(gw_watch, gw_other, linger_ms, sync_dir):
+    """The rooms a gateway keeps and the fan-out records it skips (rooms.linger.ms on
+    gw_watch). Listener L on gw_watch, sender S on gw_other; the shell stops and restarts
+    persist between phases (marker files in sync_dir)."""
+    recs = 'chatstream_gateway_fanout_records_total{source="local"}'
+    skipped = "chatstream_gateway_fanout_skipped_total"
+    kept = "chatstream_gateway_rooms"
+    L, S = make_client(gw_watch, "lena"), make_client(gw_other, "sam")
+    await L.connect()
+    await S.connect()
+    await L.join("math")
+    await S.join("math")
+    await S.join("art")
+    check(metric(gw_watch, kept) == 1, "gw_watch keeps 1 room (math)")
+    n0, k0 = metric(gw_watch, recs), metric(gw_watch, skipped)
+    o0 = metric(gw_other, skipped)
+
+    async def send(room, tag, count):
+        first = len(S.acks)
+        for i in range(count):
+            await S.send(room, f"{tag} {i}", f"{tag}-{i}")
+            await asyncio.sleep(0.01)
+        await until(lambda: len(S.acks) >= first + count, 30, f"{count} acks for {tag}")
+        return [S.acks[f"{tag}-{i}"] for i in range(count)]
+
+    async def read(n, what):
+        await until(lambda: metric(gw_watch, recs) >= n0 + n, 30, f"gw_watch read {n} records ({what})")
+
+    # A: 30 to art (nobody on gw_watch is in it), 30 to math.
+    art = await send("art", "a", 30)
+    math = await send("math", "m", 30)
+    await read(60, "phase A")
+    await until(lambda: len(L.msgs.get("math", [])) >= 30, 30, "L got the 30 of math")
+    await asyncio.sleep(0.5)
+    check(metric(gw_watch, skipped) - k0 == 30, "gw_watch skipped the 30 of art undecoded "
+          f"(skipped {metric(gw_watch, skipped) - k0:.0f})")
+    check(L.msgs.get("math") == math and "art" not in L.msgs, "L got math's 30 in order, no art")
+    check(metric(gw_other, skipped) == o0, "gw_other (S in both rooms) skipped nothing")
+    await L.ws.send(json.dumps({"type": "leave", "room": "math"}))
+    await until(lambda: any(f.get("type") == "left" for f in L.frames), 10, "L left math")
+    L.joined.discard("math")
+    check(metric(gw_watch, kept) == 1, "math is kept for rooms.linger.ms after L left")
+    open(os.path.join(sync_dir, "a.done"), "w").close()
+    await wait_file(os.path.join(sync_dir, "b.go"), 60, "the shell stopped persist")
+
+    # B: while math lingers, its pushes are still kept: a rejoin with since gets them
+    # although PostgreSQL does not have them (persist is stopped).
+    lingering = await send("math", "l", 10)
+    await read(70, "phase B")
+    check(metric(gw_watch, skipped) - k0 == 30, "a lingering room's records are not skipped")
+    await L.join("math", since=math[-1])
+    await until(lambda: len(L.msgs["math"]) >= 40, 30, "L's catch-up of the 10")
+    await asyncio.sleep(0.5)
+    check(L.msgs["math"] == math + lingering,
+          "the rejoin caught up the 10 sent while math lingered, from the gateway's memory")
+    L.joined.discard("math")
+    await L.ws.send(json.dumps({"type": "leave", "room": "math"}))
+    t_left = time.monotonic()
+    await until(lambda: metric(gw_watch, kept) == 0, int(linger_ms) / 1000 + 10,
+                "math freed after rooms.linger.ms")
+    freed_after = time.monotonic() - t_left
+    check(freed_after >= int(linger_ms) / 1000 - 0.2,
+          f"math was freed {freed_after:.1f} s after the last member left (linger {linger_ms} ms)")
+    gone = await send("math", "g", 10)
+    await read(80, "phase B, freed")
+    check(metric(gw_watch, skipped) - k0 == 40, "once freed, math's records are skipped too")
+    check(len(L.msgs["math"]) == 40, "L (not in math) got none of them")
+    open(os.path.join(sync_dir, "b.done"), "w").close()
+    await wait_file(os.path.join(sync_dir, "c.go"), 90, "the shell restarted persist")
+
+    # C: a rejoin after the room was freed catches up from PostgreSQL; then live again.
+    await L.join("math", since=lingering[-1])
+    await until(lambda: len(L.msgs["math"]) >= 50, 30, "L's catch-up of the 10 from PostgreSQL")
+    live = await send("math", "c", 5)
+    await until(lambda: len(L.msgs["math"]) >= 55, 30, "L got the 5 live")
+    open(os.path.join(sync_dir, "c.done"), "w").close()
+    await wait_file(os.path.join(sync_dir, "d.go"), 60, "the shell produced two records")
+    ids = open(os.path.join(sync_dir, "d.go")).read().split()
+    await until(lambda: ids[0] in L.msgs["math"], 30, "the well-keyed record reached L")
+    await asyncio.sleep(1)
+    check(ids[1] not in L.msgs["math"], "the record keyed math but for art did not reach L")
+    check(L.msgs["math"] == math + lingering + gone + live + ids[:1],
+          "L's math: 30 + 10 (memory) + 10 (PostgreSQL) + 5 live + 1, in order, each once")
+    check(metric(gw_watch, kept) == 1, "gw_watch keeps math again")
+    await L.close()
+    await S.close()
+    print(f"ok: rooms: gw_watch skipped {metric(gw_watch, skipped) - k0:.0f} of "
+          f"{metric(gw_watch, recs) - n0:.0f} records; math freed {freed_after:.1f} s after "
+          "L left; catch-up 10 from memory while it lingered, 10 from PostgreSQL after", flush=True)
+
+
 def main():
     scenario, args = sys.argv[1], sys.argv[2:]
     fn = {"broadcast": broadcast, "bad_inputs": bad_inputs, "slow_reader": slow_reader,
           "send_through_outage": send_through_outage, "listen": listen,
           "send_n": send_n, "follow": follow, "send_paced": send_paced,
-          "shutdown": shutdown, "collect": collect, "coalesce": coalesce}[scenario]
+          "shutdown": shutdown, "collect": collect, "coalesce": coalesce,
+          "rooms": rooms}[scenario]
     asyncio.run(asyncio.wait_for(fn(*args), 300))
 
 
