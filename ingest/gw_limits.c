@@ -7,6 +7,8 @@
  */
 #include "gw.h"
 
+#include "cs_hash.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,10 +39,7 @@ struct gw_limits {
 
 static uint32_t gw_limits_hash(const char *s)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h % GW_LIMITS_BUCKETS;
+    return cs_fnv1a_str(s) % GW_LIMITS_BUCKETS;
 }
 
 struct gw_limits *gw_limits_new(const gw_conf_t *conf)

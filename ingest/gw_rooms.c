@@ -8,6 +8,7 @@
  */
 #include "gw_session.h"
 
+#include "cs_hash.h"
 #include "cs_time.h"
 
 #include <stdio.h>
@@ -25,17 +26,9 @@
 
 _Static_assert(GW_MAX_LOOPS <= GW_ROOMSET_MAX_LOOPS, "a loop is one bit of a room's entry");
 
-static uint32_t gw_rooms_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 gw_room_t *gw_room_find(gw_loop_t *loop, const char *name)
 {
-    uint32_t b = gw_rooms_hash(name) % GW_ROOM_BUCKETS;
+    uint32_t b = cs_fnv1a_str(name) % GW_ROOM_BUCKETS;
     for (gw_room_t *r = loop->rooms[b]; r; r = r->hnext)
         if (strcmp(r->name, name) == 0)
             return r;
@@ -52,7 +45,7 @@ static gw_room_t *gw_room_new(gw_loop_t *loop, const char *name)
         free(r);
         return NULL;
     }
-    uint32_t b = gw_rooms_hash(r->name) % GW_ROOM_BUCKETS;
+    uint32_t b = cs_fnv1a_str(r->name) % GW_ROOM_BUCKETS;
     r->hnext = loop->rooms[b];
     loop->rooms[b] = r;
     return r;

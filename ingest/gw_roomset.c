@@ -4,6 +4,8 @@
  */
 #include "gw_roomset.h"
 
+#include "cs_hash.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,15 +28,6 @@ struct gw_roomset {
 };
 
 #define GW_ROOMSET_MIN_BUCKETS 1024
-
-static uint32_t gw_roomset_hash(const void *p, size_t len)
-{
-    const unsigned char *s = p;
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ s[i]) * 16777619u;
-    return h;
-}
 
 gw_roomset_t *gw_roomset_new(cs_gauge_t *count)
 {
@@ -98,7 +91,7 @@ bool gw_roomset_hold(gw_roomset_t *set, const char *room, int loop)
 {
     uint32_t bit = UINT32_C(1) << loop;
     size_t len = strlen(room);
-    uint32_t h = gw_roomset_hash(room, len);
+    uint32_t h = cs_fnv1a(room, len);
     bool ok = true;
     pthread_mutex_lock(&set->lock);
     gw_roomset_entry_t **pp = gw_roomset_slot(set, room, len, h);
@@ -120,7 +113,7 @@ bool gw_roomset_hold(gw_roomset_t *set, const char *room, int loop)
 void gw_roomset_release(gw_roomset_t *set, const char *room, int loop)
 {
     size_t len = strlen(room);
-    uint32_t h = gw_roomset_hash(room, len);
+    uint32_t h = cs_fnv1a(room, len);
     pthread_mutex_lock(&set->lock);
     gw_roomset_entry_t **pp = gw_roomset_slot(set, room, len, h);
     gw_roomset_entry_t *e = *pp;
@@ -135,7 +128,7 @@ void gw_roomset_release(gw_roomset_t *set, const char *room, int loop)
 
 uint32_t gw_roomset_loops(gw_roomset_t *set, const void *room, size_t len)
 {
-    uint32_t h = gw_roomset_hash(room, len);
+    uint32_t h = cs_fnv1a(room, len);
     pthread_mutex_lock(&set->lock);
     gw_roomset_entry_t *e = *gw_roomset_slot(set, room, len, h);
     uint32_t loops = e ? e->loops : 0;

@@ -27,6 +27,7 @@
 #include "cs_pg_sink.h"
 #include "cs_sink.h"
 #include "cs_buf.h"
+#include "cs_hash.h"
 #include "cs_log.h"
 #include "cs_time.h"
 
@@ -277,10 +278,7 @@ static void cs_copy_row(cs_buf_t *out, const cs_envelope_t *m)
 /* FNV-1a of the user id: which lane a message goes to. */
 static int cs_pg_lane_of(const cs_envelope_t *m, int nlanes)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < m->user_len; i++)
-        h = (h ^ (unsigned char)m->user[i]) * 16777619u;
-    return (int)(h % (uint32_t)nlanes);
+    return (int)(cs_fnv1a(m->user, m->user_len) % (uint32_t)nlanes);
 }
 
 /* ---- the sink ------------------------------------------------------------------------- */
