@@ -169,21 +169,29 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
         cs_counter_inc(gw->m.fanout_repeats);
         return;
     }
-    /* One frame for all the loops: it is never written in place (gw_write_batch copies
-     * it into the client's write) and its count is atomic. */
-    gw_frame_t *frame = gw_frame_msg(&env);
-    for (int i = 0; frame && i < gw->nloops; i++) {
+    /* A copy per loop: every delivery takes and drops a reference, and one count shared
+     * by the loops' threads would bounce its cache line between the cores at each. */
+    gw_frame_t *first = gw_frame_msg(&env);
+    bool first_used = false;
+    for (int i = 0; first && i < gw->nloops; i++) {
         if (!(loops & (UINT32_C(1) << i)))
             continue;
         gw_event_t *ev = calloc(1, sizeof(*ev));
         if (!ev)
             continue;
-        ev->frame = gw_frame_ref(frame);
+        ev->frame = !first_used ? gw_frame_ref(first)
+                                : gw_frame_new((const char *)first->buf + LWS_PRE, first->len,
+                                               env.id);
+        first_used = true;
+        if (!ev->frame) {
+            free(ev);
+            continue;
+        }
         ev->kind = GW_EV_MSG;
         snprintf(ev->room, sizeof(ev->room), "%s", env.room);
         gw_loop_post(gw->loops[i], ev);
     }
-    gw_frame_unref(frame);
+    gw_frame_unref(first);
 }
 
 /* The copies a crashed fan-out leaves are at most its commit interval (1 s) plus its
