@@ -618,15 +618,15 @@ async def rooms(gw_watch, gw_other, linger_ms, sync_dir):
           f"(skipped {metric(gw_watch, skipped) - k0:.0f})")
     check(L.msgs.get("math") == math and "art" not in L.msgs, "L got math's 30 in order, no art")
     check(metric(gw_other, skipped) == o0, "gw_other (S in both rooms) skipped nothing")
+    open(os.path.join(sync_dir, "a.done"), "w").close()
+    await wait_file(os.path.join(sync_dir, "b.go"), 60, "the shell stopped persist")
+
+    # B: L leaves; while math lingers, its pushes are still kept: a rejoin with since gets
+    # them although PostgreSQL does not have them (persist is stopped).
     await L.ws.send(json.dumps({"type": "leave", "room": "math"}))
     await until(lambda: any(f.get("type") == "left" for f in L.frames), 10, "L left math")
     L.joined.discard("math")
     check(metric(gw_watch, kept) == 1, "math is kept for rooms.linger.ms after L left")
-    open(os.path.join(sync_dir, "a.done"), "w").close()
-    await wait_file(os.path.join(sync_dir, "b.go"), 60, "the shell stopped persist")
-
-    # B: while math lingers, its pushes are still kept: a rejoin with since gets them
-    # although PostgreSQL does not have them (persist is stopped).
     lingering = await send("math", "l", 10)
     await read(70, "phase B")
     check(metric(gw_watch, skipped) - k0 == 30, "a lingering room's records are not skipped")
