@@ -1,8 +1,9 @@
 /*
  * gw_rooms — a loop's rooms: who of its sessions is in each, the room's recent pushes
  * (a rejoin's catch-up), and their lifetime. A room appears with its first member and is
- * freed rooms.linger.ms after its last one left (the sweep below), so a gateway's memory
- * follows the rooms its clients are in now, not every room they were ever in. While a loop
+ * freed rooms.linger.ms after its last one left (the sweep below) — at once if nothing was
+ * ever pushed to it — so a gateway's memory follows the rooms its clients are in now, not
+ * every room they were ever in. While a loop
  * keeps a room it is in the gateway's room set, which the Kafka thread asks before
  * decoding a fan-out record. Loop thread only (the set has its own lock).
  */
@@ -72,7 +73,7 @@ gw_room_t *gw_room_join(gw_loop_t *loop, const char *name, gw_session_t *s)
         gw_session_t **m = realloc(r->members, cap * sizeof(*m));
         if (!m) {
             if (r->nmembers == 0 && !r->idle_since_ms)
-                gw_room_leave(loop, r, NULL); /* new and empty: let the sweep free it */
+                gw_room_leave(loop, r, NULL); /* empty: freed like any other */
             return NULL;
         }
         r->members = m;
@@ -102,9 +103,21 @@ void gw_room_leave(gw_loop_t *loop, gw_room_t *r, gw_session_t *s)
         }
     if (r->nmembers > 0)
         return;
+    if (r->recent_n == 0) {
+        /* nothing pushed here: nothing for a rejoin to catch up from memory, so no reason
+         * to linger (and joining and leaving made-up rooms costs the gateway nothing) */
+        gw_room_t **pp = &loop->rooms[cs_fnv1a_str(r->name) % GW_ROOM_BUCKETS];
+        while (*pp != r)
+            pp = &(*pp)->hnext;
+        *pp = r->hnext;
+        gw_room_free(loop, r);
+        return;
+    }
     int64_t now = cs_mono_ms();
     r->idle_since_ms = now > 0 ? now : 1;
-    if (!loop->rooms_sweep_armed)
+    /* not while the gateway stops: the context's destruction closes the last sessions, and
+     * gw_rooms_free_all frees what is left */
+    if (!loop->rooms_sweep_armed && !atomic_load(&loop->gw->stop))
         gw_rooms_arm(loop, loop->gw->conf->rooms_linger_ms);
 }
 

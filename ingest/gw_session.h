@@ -145,7 +145,7 @@ gw_room_t *gw_room_find(gw_loop_t *loop, const char *name);
 /* Adds s to the room (made on first use); NULL when out of memory (s is not in it). */
 gw_room_t *gw_room_join(gw_loop_t *loop, const char *name, gw_session_t *s);
 /* Takes s out of the room (NULL: nobody); an empty room is freed rooms.linger.ms later
- * unless someone joins it meanwhile. */
+ * unless someone joins it meanwhile, or at once (r is gone) if nothing was pushed to it. */
 void gw_room_leave(gw_loop_t *loop, gw_room_t *r, gw_session_t *s);
 /* Keeps f among the room's last recent.per.room pushes. */
 void gw_room_remember(gw_loop_t *loop, gw_room_t *r, gw_frame_t *f);

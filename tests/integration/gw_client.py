@@ -594,6 +594,13 @@ async def rooms(gw_watch, gw_other, linger_ms, sync_dir):
     await S.join("math")
     await S.join("art")
     check(metric(gw_watch, kept) == 1, "gw_watch keeps 1 room (math)")
+    # A room nothing was pushed to has nothing to catch up from: no linger.
+    await L.join("quiet")
+    check(metric(gw_watch, kept) == 2, "gw_watch keeps 2 rooms with L in quiet too")
+    await L.ws.send(json.dumps({"type": "leave", "room": "quiet"}))
+    await until(lambda: any(f.get("type") == "left" for f in L.frames), 10, "L left quiet")
+    check(metric(gw_watch, kept) == 1,
+          "quiet, never pushed to, is freed as L leaves it (no rooms.linger.ms)")
     n0, k0 = metric(gw_watch, recs), metric(gw_watch, skipped)
     o0 = metric(gw_other, skipped)
 
@@ -624,7 +631,7 @@ async def rooms(gw_watch, gw_other, linger_ms, sync_dir):
     # B: L leaves; while math lingers, its pushes are still kept: a rejoin with since gets
     # them although PostgreSQL does not have them (persist is stopped).
     await L.ws.send(json.dumps({"type": "leave", "room": "math"}))
-    await until(lambda: any(f.get("type") == "left" for f in L.frames), 10, "L left math")
+    await until(lambda: sum(f.get("type") == "left" for f in L.frames) == 2, 10, "L left math")
     L.joined.discard("math")
     check(metric(gw_watch, kept) == 1, "math is kept for rooms.linger.ms after L left")
     lingering = await send("math", "l", 10)
