@@ -77,7 +77,7 @@ typedef struct gw_conf {
 extern const cs_conf_def_t gw_conf_defs[];
 extern const size_t gw_conf_ndefs;
 
-/* ---- frames shared between sessions and threads (refcounted, immutable once built) - */
+/* ---- frames shared between sessions (refcounted, immutable once built) -------------- */
 typedef struct gw_frame {
     atomic_int refs;
     size_t len;

@@ -154,7 +154,7 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
     else if (cs_envelope_decode(m->payload ? m->payload : "", m->len, &env, arena,
                                 sizeof(arena), why, sizeof(why)) != CS_ERR_OK)
         bad = why;
-    else if (m->key_len != strlen(env.room) || memcmp(m->key, env.room, m->key_len) != 0)
+    else if (m->key_len != env.room_len || memcmp(m->key, env.room, m->key_len) != 0)
         bad = "its key is not its room"; /* the skip above trusts the key */
     if (bad) {
         cs_log(CS_LOG_WARN, "kafka", "skipping a bad record in %s [%d] @%lld: %s", topic,
