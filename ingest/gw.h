@@ -64,6 +64,8 @@ typedef struct gw_conf {
     int64_t history_limit;
     int64_t recent_per_room;
     int64_t rooms_linger_ms; /* an empty room is freed this long after its last member left */
+    int64_t recent_ms;       /* fan-out records kept this long to start rooms with */
+    int64_t recent_bytes;    /* ...this many bytes of them at most */
     char *fanout_remote;     /* comma-separated mirrored fan-out topics of other regions */
     int64_t dedupe_ids;      /* message ids remembered to drop repeats; 0 = off */
     int64_t shutdown_grace_ms;
@@ -110,6 +112,7 @@ typedef struct gw_event {
     int64_t ts;                  /* ACK */
     char room[CS_IDENT_MAX + 1]; /* MSG, HISTORY */
     gw_frame_t *frame;           /* MSG */
+    uint64_t seq;                /* MSG: the record's number in the gateway's recent store */
     gw_frame_t **rows;           /* HISTORY: msg frames, oldest first */
     size_t nrows;
     char *body;                  /* HISTORY for HTTP: the whole JSON answer */
@@ -141,6 +144,10 @@ typedef struct gw_metrics {
     cs_counter_t *fanout_repeats;  /* records dropped: their id was delivered already */
     cs_counter_t *fanout_skipped;  /* records of rooms no loop holds, not decoded */
     cs_gauge_t *rooms;             /* distinct rooms held by the loops */
+    cs_gauge_t *recent_bytes;      /* the recent fan-out records rooms are started with */
+    cs_gauge_t *recent_window_s;   /* ...how far back they reach */
+    cs_counter_t *recent_seeded;   /* records a new room started with */
+    cs_counter_t *recent_cut;      /* records dropped before fanout.recent.ms: bytes full */
     cs_gauge_t *dedupe_window_s;   /* how far back, by message time, ids are remembered */
     cs_histogram_t *ack_seconds;
     cs_histogram_t *loop_lag_seconds; /* post to an idle inbox → its drain starts */
@@ -202,6 +209,10 @@ struct gw {
     struct gw_history *history;
     /* the rooms the loops hold, for the Kafka thread's skip (gw_roomset.c) */
     struct gw_roomset *rooms;
+    /* the fan-out records of the last fanout.recent.ms, a new room's start (gw_recent.c) */
+    struct gw_recent *recent;
+    int64_t recent_checked_ms, recent_warned_ms; /* gw_recent_check's clock (Kafka thread) */
+    uint64_t recent_evicted_full;
     /* limits shared by all loops (gw_limits.c) */
     struct gw_limits *limits;
     /* loops */

@@ -59,6 +59,16 @@ const cs_conf_def_t gw_conf_defs[] = {
           "How long a service thread keeps a room after its last client there left (its "
           "recent pushes, for a rejoin's catch-up) before freeing it; freed within a second "
           "after. Fan-out records of rooms no thread keeps are skipped undecoded."),
+    R_INT(recent_ms, "fanout.recent.ms", "10000", 0, 600000,
+          "Fan-out records of every room kept this long (fanout.recent.bytes at most), so a "
+          "service thread that starts keeping a room (a join, a rejoin after rooms.linger.ms) "
+          "starts it with the room's recent pushes, and a catch-up has what PostgreSQL does "
+          "not have yet. Keep it above persist's delay. 0: off (such a catch-up can then miss "
+          "a message pushed just before the join)."),
+    R_INT(recent_bytes, "fanout.recent.bytes", "67108864", 65536, 17179869184LL,
+          "Most bytes those records take (each ~40 bytes more than its key and value); past "
+          "it the oldest go before fanout.recent.ms, which is logged and lowers "
+          "chatstream_gateway_recent_window_seconds."),
     R_STR(fanout_remote, "fanout.remote.topics", "", 4096,
           "Other regions' fan-out topics mirrored into this cluster (comma-separated full "
           "names, e.g. b.chat.fanout with MirrorMaker 2's default policy): their messages are "

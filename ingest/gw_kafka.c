@@ -139,6 +139,11 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
     const char *topic = rd_kafka_topic_name(m->rkt);
     cs_counter_inc(strcmp(topic, gw->topic_fanout) == 0 ? gw->m.fanout_local
                                                          : gw->m.fanout_remote);
+    /* Every record is kept a while, as it came, for a loop that starts keeping its room
+     * later (gw_recent.h); before the room set is asked, so that none falls between. */
+    uint64_t seq = m->key_len > 0 ? gw_recent_add(gw->recent, m->key, m->key_len, m->payload,
+                                                  m->len, cs_mono_ms())
+                                  : 0;
     /* The key is the room, and only the loops that keep the room get the record: one no
      * loop keeps concerns nobody here and is not decoded, deduplicated, framed or posted
      * (with many gateways most records are someone else's: a DM has members on two at
@@ -188,6 +193,7 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
             continue;
         }
         ev->kind = GW_EV_MSG;
+        ev->seq = seq;
         snprintf(ev->room, sizeof(ev->room), "%s", env.room);
         gw_loop_post(gw->loops[i], ev);
     }
@@ -201,6 +207,15 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
 /* Once a second: the id window's reach as a gauge, and a warning (at most once a minute)
  * when it is full and reaches back less than GW_DEDUPE_MIN_SPAN_MS — the message rate has
  * outgrown fanout.dedupe.ids. */
+/* True at most once a minute per *last_ms: the pace of the Kafka thread's warnings. */
+static bool gw_once_a_minute(int64_t *last_ms, int64_t now_ms)
+{
+    if (*last_ms && now_ms - *last_ms < 60000)
+        return false;
+    *last_ms = now_ms;
+    return true;
+}
+
 static void gw_dedupe_check(gw_t *gw, int64_t now_ms)
 {
     if (!gw->fanout_seen || now_ms - gw->dedupe_checked_ms < 1000)
@@ -210,15 +225,39 @@ static void gw_dedupe_check(gw_t *gw, int64_t now_ms)
     cs_gauge_set(gw->m.dedupe_window_s, (double)span_ms / 1000.0);
     bool full = (int64_t)cs_dedupe_entries(gw->fanout_seen) >= gw->conf->dedupe_ids;
     if (full && span_ms < GW_DEDUPE_MIN_SPAN_MS &&
-        (!gw->dedupe_warned_ms || now_ms - gw->dedupe_warned_ms >= 60000)) {
-        gw->dedupe_warned_ms = now_ms;
+        gw_once_a_minute(&gw->dedupe_warned_ms, now_ms))
         cs_log(CS_LOG_WARN, "kafka",
                "fanout.dedupe.ids=%lld reaches back only %.1f s of messages (< %d s): a "
                "repeat older than that (a crashed fan-out's copies) would be pushed twice; "
                "raise it to at least the message rate x %d s",
                (long long)gw->conf->dedupe_ids, (double)span_ms / 1000.0,
                GW_DEDUPE_MIN_SPAN_MS / 1000, GW_DEDUPE_MIN_SPAN_MS / 1000);
-    }
+}
+
+/* Once a second: the recent records' age limit applied when none come, their gauges, and a
+ * warning (at most once a minute) when fanout.recent.bytes made them go before
+ * fanout.recent.ms — a catch-up on a room started here then covers less of persist's
+ * delay than configured. */
+static void gw_recent_check(gw_t *gw, int64_t now_ms)
+{
+    if (now_ms - gw->recent_checked_ms < 1000)
+        return;
+    gw->recent_checked_ms = now_ms;
+    gw_recent_expire(gw->recent, now_ms);
+    gw_recent_stats_t st;
+    gw_recent_stats(gw->recent, now_ms, &st);
+    cs_gauge_set(gw->m.recent_bytes, (double)st.bytes);
+    cs_gauge_set(gw->m.recent_window_s, (double)st.span_ms / 1000.0);
+    uint64_t cut = st.evicted_full - gw->recent_evicted_full;
+    gw->recent_evicted_full = st.evicted_full;
+    cs_counter_add(gw->m.recent_cut, cut);
+    if (cut > 0 && gw_once_a_minute(&gw->recent_warned_ms, now_ms))
+        cs_log(CS_LOG_WARN, "kafka",
+               "fanout.recent.bytes=%lld holds only %.1f s of fan-out records (< "
+               "fanout.recent.ms=%lld): a room started here catches up less of persist's "
+               "delay; raise it to at least the fan-out bytes per second x %lld s",
+               (long long)gw->conf->recent_bytes, (double)st.span_ms / 1000.0,
+               (long long)gw->conf->recent_ms, (long long)(gw->conf->recent_ms / 1000));
 }
 
 static void *gw_kafka_main(void *arg)
@@ -226,7 +265,9 @@ static void *gw_kafka_main(void *arg)
     gw_t *gw = arg;
     while (!atomic_load(&gw->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(gw->consumer, 20);
-        gw_dedupe_check(gw, cs_mono_ms());
+        int64_t now_ms = cs_mono_ms();
+        gw_dedupe_check(gw, now_ms);
+        gw_recent_check(gw, now_ms);
         if (!m)
             continue;
         if (!m->err)

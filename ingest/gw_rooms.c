@@ -10,6 +10,7 @@
 #include "gw_session.h"
 
 #include "cs_hash.h"
+#include "cs_log.h"
 #include "cs_time.h"
 
 #include <stdio.h>
@@ -36,6 +37,54 @@ gw_room_t *gw_room_find(gw_loop_t *loop, const char *name)
     return NULL;
 }
 
+typedef struct gw_room_seed {
+    gw_loop_t *loop;
+    gw_room_t *room;
+    size_t n;
+} gw_room_seed_t;
+
+/* One of the gateway's recent records of the room (gw_recent_each, its lock held). */
+static void gw_room_seed_one(void *arg, uint64_t seq, const void *value, size_t len)
+{
+    static _Thread_local char arena[CS_ENVELOPE_MAX_BYTES * 2 + 256];
+    gw_room_seed_t *sd = arg;
+    cs_envelope_t env;
+    char why[200];
+    (void)seq;
+    /* the Kafka thread refuses (and counts) a bad record of a room it decodes; one of a
+     * room nobody kept was never decoded, and is left out here the same way */
+    if (len > CS_ENVELOPE_MAX_BYTES ||
+        cs_envelope_decode(value, len, &env, arena, sizeof(arena), why, sizeof(why)) != CS_ERR_OK ||
+        strlen(sd->room->name) != env.room_len ||
+        memcmp(sd->room->name, env.room, env.room_len) != 0) {
+        cs_log(CS_LOG_DEBUG, "rooms", "%s: a recent record left out (not a message of it)",
+               sd->room->name);
+        return;
+    }
+    gw_frame_t *f = gw_frame_msg(&env);
+    if (f) {
+        gw_room_remember(sd->loop, sd->room, f);
+        gw_frame_unref(f);
+        sd->n++;
+    }
+}
+
+/* A room starts with what the gateway read of it lately: in the room set first, so what
+ * the Kafka thread reads from now on is posted here; the store after, for what came before
+ * (gw_recent.h says why nothing falls between the two). */
+static void gw_room_seed(gw_loop_t *loop, gw_room_t *r)
+{
+    gw_t *gw = loop->gw;
+    if (gw->conf->recent_per_room == 0)
+        return;
+    gw_room_seed_t sd = {.loop = loop, .room = r};
+    r->seeded_seq = gw_recent_each(gw->recent, r->name, strlen(r->name),
+                                   (size_t)gw->conf->recent_per_room, cs_mono_ms(),
+                                   gw_room_seed_one, &sd);
+    if (sd.n)
+        cs_counter_add(gw->m.recent_seeded, sd.n);
+}
+
 static gw_room_t *gw_room_new(gw_loop_t *loop, const char *name)
 {
     gw_room_t *r = calloc(1, sizeof(*r));
@@ -46,6 +95,7 @@ static gw_room_t *gw_room_new(gw_loop_t *loop, const char *name)
         free(r);
         return NULL;
     }
+    gw_room_seed(loop, r);
     uint32_t b = cs_fnv1a_str(r->name) % GW_ROOM_BUCKETS;
     r->hnext = loop->rooms[b];
     loop->rooms[b] = r;

@@ -7,6 +7,7 @@
 
 #include "gw.h"
 #include "gw_outq.h"
+#include "gw_recent.h"
 #include "gw_roomset.h"
 #include "gw_timers.h"
 #include "gw_window.h"
@@ -19,6 +20,9 @@ typedef struct gw_room {
     gw_frame_t **recent; /* ring of the last recent_per_room pushes (join catch-up) */
     size_t recent_head, recent_n;
     int64_t idle_since_ms; /* monotonic ms the last member left; 0 while it has members */
+    /* The room started with the gateway's recent records up to this number (gw_recent.h):
+     * a push numbered at or below it is one of them, posted while the room was starting. */
+    uint64_t seeded_seq;
 } gw_room_t;
 
 #define GW_ROOM_BUCKETS 4096

@@ -394,6 +394,8 @@ static void gw_on_push(gw_loop_t *loop, gw_event_t *ev)
     gw_room_t *r = gw_room_find(loop, ev->room);
     if (!r)
         return; /* nobody here is in the room */
+    if (ev->seq <= r->seeded_seq)
+        return; /* read before the room started, which it started with (not live to these) */
     gw_room_remember(loop, r, ev->frame);
     size_t n = 0;
     for (size_t i = 0; i < r->nmembers; i++) {

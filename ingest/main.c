@@ -86,6 +86,20 @@ static void gw_metrics_init(gw_t *gw)
     gw->m.rooms = cs_metrics_gauge(m, "chatstream_gateway_rooms", NULL,
                                    "Rooms this gateway keeps: joined by one of its clients, or "
                                    "left less than rooms.linger.ms ago.");
+    gw->m.recent_bytes = cs_metrics_gauge(m, "chatstream_gateway_recent_bytes", NULL,
+                                          "Bytes of the recent fan-out records (every room's) "
+                                          "kept to start rooms with (fanout.recent.bytes).");
+    gw->m.recent_window_s = cs_metrics_gauge(
+        m, "chatstream_gateway_recent_window_seconds", NULL,
+        "How far back those records reach (fanout.recent.ms, less when fanout.recent.bytes "
+        "is full): a catch-up on a room this gateway starts covers persist's delay up to it.");
+    gw->m.recent_cut = cs_metrics_counter(
+        m, "chatstream_gateway_recent_cut_total", NULL,
+        "Recent fan-out records dropped before fanout.recent.ms because fanout.recent.bytes "
+        "was full: catch-ups on rooms started here cover less of persist's delay.");
+    gw->m.recent_seeded = cs_metrics_counter(m, "chatstream_gateway_recent_seeded_total", NULL,
+                                             "Recent fan-out records a service thread started "
+                                             "a room with (for the catch-up of its joiners).");
     gw->m.dedupe_window_s = cs_metrics_gauge(
         m, "chatstream_gateway_dedupe_window_seconds", NULL,
         "How far back, by message time, the ids of pushed messages are remembered "
@@ -219,7 +233,8 @@ int main(int argc, char **argv)
                         sizeof(gw->topic_fanout));
     if (!gw_load_secret(gw, errstr, sizeof(errstr)))
         goto fail;
-    if (!(gw->rooms = gw_roomset_new(gw->m.rooms))) {
+    if (!(gw->rooms = gw_roomset_new(gw->m.rooms)) ||
+        !(gw->recent = gw_recent_new(conf.recent_ms, (size_t)conf.recent_bytes))) {
         snprintf(errstr, sizeof(errstr), "out of memory");
         goto fail;
     }
@@ -260,6 +275,7 @@ out:
         gw_loop_destroy(gw->loops[i]);
     gw_limits_destroy(gw->limits);
     gw_roomset_destroy(gw->rooms);
+    gw_recent_destroy(gw->recent);
     cs_metrics_destroy(gw->metrics);
     conf.web_root = web_root_loaded;
     cs_conf_destroy(gw->cs_conf);

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # gateway_rooms: a gateway keeps only the rooms its clients are in (rooms.linger.ms after
-# the last one left) and skips, undecoded, the fan-out records of the others.
-# Lena on gateway W (rooms.linger.ms=3000), Sam on gateway O, both in math, Sam in art too:
+# the last one left) and skips, undecoded, the fan-out records of the others; a room it
+# starts again begins with its recent fan-out records (fanout.recent.ms).
+# Lena on gateway W (rooms.linger.ms=3000, fanout.recent.ms=4000), Sam on gateway O, both
+# in math, Sam in art too:
 #  A. 30 to art, 30 to math: W skips art's 30 (O skips nothing), Lena gets math's 30.
 #  B. persist stopped. Lena leaves: W still keeps math (gauge 1). 10 to math while it
 #     lingers: not skipped; Lena rejoins with since and gets the 10 from W's memory
 #     (PostgreSQL does not have them). She leaves: math is freed after >= 3 s (gauge 0);
-#     10 more are skipped.
-#  C. persist restarted: Lena rejoins with since and gets those 10 from PostgreSQL, then 5
-#     live. A record keyed math whose envelope says art is refused (counted, logged), a
+#     10 more are skipped. Nia joins math on W with since and gets those 10 from W's recent
+#     records (PostgreSQL does not have them: the gap a fresh room used to have).
+#  C. persist restarted, math freed, W's recent records aged out: Lena rejoins with since
+#     and gets those 10 from PostgreSQL, then 5 live. A record keyed math whose envelope says art is refused (counted, logged), a
 #     well-keyed one delivered.
 . "$(dirname "$0")/lib.sh"
 it_setup gateway_rooms
@@ -16,7 +19,7 @@ export CHATSTREAM_AUTH_SECRET=it-secret-0123456789abcdef
 it_start fanout -X group.id=${IT_PREFIX}fanout
 it_start persist -X group.id=${IT_PREFIX}persist
 persist=$IT_PID
-it_start_gateway -X rooms.linger.ms=3000
+it_start_gateway -X rooms.linger.ms=3000 -X fanout.recent.ms=4000
 gw_w=$IT_GW gpw=$IT_PID glw="$IT_DIR/gateway-$((${#IT_PIDS[@]} - 1)).log"
 it_start_gateway -X rate.per.user=100 -X rate.burst=100
 gw_o=$IT_GW

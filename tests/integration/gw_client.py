@@ -581,9 +581,10 @@ async def wait_file(path, secs, what):
 
 
 async def rooms(gw_watch, gw_other, linger_ms, sync_dir):
-    """The rooms a gateway keeps and the fan-out records it skips (rooms.linger.ms on
-    gw_watch). Listener L on gw_watch, sender S on gw_other; the shell stops and restarts
-    persist between phases (marker files in sync_dir)."""
+    """The rooms a gateway keeps, the fan-out records it skips (rooms.linger.ms on
+    gw_watch), and the recent records a room it starts again begins with
+    (fanout.recent.ms). Listener L on gw_watch, sender S on gw_other; the shell stops and
+    restarts persist between phases (marker files in sync_dir)."""
     recs = 'chatstream_gateway_fanout_records_total{source="local"}'
     skipped = "chatstream_gateway_fanout_skipped_total"
     kept = "chatstream_gateway_rooms"
@@ -654,12 +655,35 @@ async def rooms(gw_watch, gw_other, linger_ms, sync_dir):
     await read(80, "phase B, freed")
     check(metric(gw_watch, skipped) - k0 == 40, "once freed, math's records are skipped too")
     check(len(L.msgs["math"]) == 40, "L (not in math) got none of them")
+    # A newcomer joins math there now: the room starts with the gateway's recent records of
+    # it, so the catch-up has the 10 that PostgreSQL does not (persist is stopped) — before
+    # fanout.recent.ms, a thread starting a room could only ask PostgreSQL.
+    seeded = "chatstream_gateway_recent_seeded_total"
+    s0 = metric(gw_watch, seeded)
+    N = make_client(gw_watch, "nia")
+    await N.connect()
+    await N.join("math", since=lingering[-1])
+    await until(lambda: len(N.msgs.get("math", [])) >= 10, 30,
+                "N's catch-up of the 10 from the gateway's recent records")
+    await asyncio.sleep(0.5)
+    check(N.msgs["math"] == gone,
+          "N caught up the 10 sent after math was freed, in order, each once, from the "
+          "gateway's recent records")
+    check(metric(gw_watch, seeded) - s0 >= 10,
+          f"the room started with >= 10 recent records ({metric(gw_watch, seeded) - s0:.0f})")
+    await N.close()
     open(os.path.join(sync_dir, "b.done"), "w").close()
     await wait_file(os.path.join(sync_dir, "c.go"), 90, "the shell restarted persist")
 
-    # C: a rejoin after the room was freed catches up from PostgreSQL; then live again.
+    # C: a rejoin once the room was freed and the recent records aged out catches up from
+    # PostgreSQL alone; then live again.
+    await until(lambda: metric(gw_watch, kept) == 0 and
+                metric(gw_watch, "chatstream_gateway_recent_window_seconds") == 0, 30,
+                "math freed and gw_watch's recent records aged out")
+    s0 = metric(gw_watch, seeded)
     await L.join("math", since=lingering[-1])
     await until(lambda: len(L.msgs["math"]) >= 50, 30, "L's catch-up of the 10 from PostgreSQL")
+    check(metric(gw_watch, seeded) == s0, "...not from recent records (there were none)")
     live = await send("math", "c", 5)
     await until(lambda: len(L.msgs["math"]) >= 55, 30, "L got the 5 live")
     open(os.path.join(sync_dir, "c.done"), "w").close()
@@ -675,7 +699,8 @@ async def rooms(gw_watch, gw_other, linger_ms, sync_dir):
     await S.close()
     print(f"ok: rooms: gw_watch skipped {metric(gw_watch, skipped) - k0:.0f} of "
           f"{metric(gw_watch, recs) - n0:.0f} records; math freed {freed_after:.1f} s after "
-          "L left; catch-up 10 from memory while it lingered, 10 from PostgreSQL after", flush=True)
+          "L left; catch-up 10 from memory while it lingered, 10 from recent records once "
+          "freed, 10 from PostgreSQL after they aged out", flush=True)
 
 
 def main():
