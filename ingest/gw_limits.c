@@ -39,7 +39,7 @@ struct gw_limits {
 
 static uint32_t gw_limits_hash(const char *s)
 {
-    return cs_fnv1a_str(s) % GW_LIMITS_BUCKETS;
+    return cs_hash_keyed_str(s) % GW_LIMITS_BUCKETS;
 }
 
 struct gw_limits *gw_limits_new(const gw_conf_t *conf)

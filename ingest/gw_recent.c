@@ -3,7 +3,7 @@
  * first: adding copies into the newest chunk, dropping advances over the oldest and frees
  * a chunk once it is passed (one spare is kept, so a steady stream allocates nothing).
  *
- * A room's records are chained newest to oldest, and a small table (keyed SipHash: room
+ * A room's records are chained newest to oldest, and a small table (cs_hash_keyed: room
  * names are chosen by clients) finds a room's newest, so starting a room costs its own
  * records and not the whole store — walking all of it took ~200 us at 50,000 records, and
  * a client joining made-up rooms would have made every join cost that. A link names its
@@ -12,7 +12,7 @@
  */
 #include "gw_recent.h"
 
-#include "cs_dedupe.h"
+#include "cs_hash.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -57,7 +57,6 @@ struct gw_recent {
     uint64_t evicted_full;
     gw_recent_key_t **buckets; /* a power of two of them */
     size_t nbuckets, nkeys;
-    uint8_t hash_key[16];
 };
 
 static size_t gw_recent_size(size_t key_len, size_t value_len)
@@ -94,7 +93,6 @@ gw_recent_t *gw_recent_new(int64_t max_ms, size_t max_bytes)
     pthread_mutex_init(&r->lock, NULL);
     r->max_ms = max_ms > 0 ? max_ms : 0;
     r->max_bytes = max_bytes;
-    cs_dedupe_new_key(r->hash_key);
     return r;
 }
 
@@ -237,7 +235,7 @@ uint64_t gw_recent_add(gw_recent_t *r, const void *key, size_t key_len, const vo
         gw_recent_pop(r);
         r->evicted_full++;
     }
-    uint32_t hash = (uint32_t)cs_siphash64(r->hash_key, key, key_len);
+    uint32_t hash = cs_hash_keyed(key, key_len);
     gw_recent_key_t **pp = gw_recent_slot(r, hash, key, key_len), *k = *pp;
     if (!k) {
         if (!(k = calloc(1, sizeof(*k))))
@@ -288,7 +286,7 @@ void gw_recent_expire(gw_recent_t *r, int64_t now_ms)
 uint64_t gw_recent_each(gw_recent_t *r, const void *key, size_t key_len, size_t max,
                         int64_t now_ms, gw_recent_fn fn, void *arg)
 {
-    uint32_t hash = (uint32_t)cs_siphash64(r->hash_key, key, key_len);
+    uint32_t hash = cs_hash_keyed(key, key_len);
     pthread_mutex_lock(&r->lock);
     gw_recent_expire_locked(r, now_ms);
     gw_recent_key_t *k = *gw_recent_slot(r, hash, key, key_len);

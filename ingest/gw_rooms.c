@@ -30,7 +30,7 @@ _Static_assert(GW_MAX_LOOPS <= GW_ROOMSET_MAX_LOOPS, "a loop is one bit of a roo
 
 gw_room_t *gw_room_find(gw_loop_t *loop, const char *name)
 {
-    uint32_t b = cs_fnv1a_str(name) % GW_ROOM_BUCKETS;
+    uint32_t b = cs_hash_keyed_str(name) % GW_ROOM_BUCKETS;
     for (gw_room_t *r = loop->rooms[b]; r; r = r->hnext)
         if (strcmp(r->name, name) == 0)
             return r;
@@ -96,7 +96,7 @@ static gw_room_t *gw_room_new(gw_loop_t *loop, const char *name)
         return NULL;
     }
     gw_room_seed(loop, r);
-    uint32_t b = cs_fnv1a_str(r->name) % GW_ROOM_BUCKETS;
+    uint32_t b = cs_hash_keyed_str(r->name) % GW_ROOM_BUCKETS;
     r->hnext = loop->rooms[b];
     loop->rooms[b] = r;
     return r;
@@ -156,7 +156,7 @@ void gw_room_leave(gw_loop_t *loop, gw_room_t *r, gw_session_t *s)
     if (r->recent_n == 0) {
         /* nothing pushed here: nothing for a rejoin to catch up from memory, so no reason
          * to linger (and joining and leaving made-up rooms costs the gateway nothing) */
-        gw_room_t **pp = &loop->rooms[cs_fnv1a_str(r->name) % GW_ROOM_BUCKETS];
+        gw_room_t **pp = &loop->rooms[cs_hash_keyed_str(r->name) % GW_ROOM_BUCKETS];
         while (*pp != r)
             pp = &(*pp)->hnext;
         *pp = r->hnext;

@@ -91,7 +91,7 @@ bool gw_roomset_hold(gw_roomset_t *set, const char *room, int loop)
 {
     uint32_t bit = UINT32_C(1) << loop;
     size_t len = strlen(room);
-    uint32_t h = cs_fnv1a(room, len);
+    uint32_t h = cs_hash_keyed(room, len);
     bool ok = true;
     pthread_mutex_lock(&set->lock);
     gw_roomset_entry_t **pp = gw_roomset_slot(set, room, len, h);
@@ -113,7 +113,7 @@ bool gw_roomset_hold(gw_roomset_t *set, const char *room, int loop)
 void gw_roomset_release(gw_roomset_t *set, const char *room, int loop)
 {
     size_t len = strlen(room);
-    uint32_t h = cs_fnv1a(room, len);
+    uint32_t h = cs_hash_keyed(room, len);
     pthread_mutex_lock(&set->lock);
     gw_roomset_entry_t **pp = gw_roomset_slot(set, room, len, h);
     gw_roomset_entry_t *e = *pp;
@@ -128,7 +128,7 @@ void gw_roomset_release(gw_roomset_t *set, const char *room, int loop)
 
 uint32_t gw_roomset_loops(gw_roomset_t *set, const void *room, size_t len)
 {
-    uint32_t h = cs_fnv1a(room, len);
+    uint32_t h = cs_hash_keyed(room, len);
     pthread_mutex_lock(&set->lock);
     gw_roomset_entry_t *e = *gw_roomset_slot(set, room, len, h);
     uint32_t loops = e ? e->loops : 0;
