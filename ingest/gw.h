@@ -51,6 +51,7 @@ typedef struct gw_conf {
     double rate;             /* messages per second per user */
     int64_t burst;
     int64_t max_rooms;
+    double joins_rate;       /* joins per second per connection, after rooms.max at once */
     int64_t max_conns_per_ip;
     int64_t max_inflight;    /* unacked sends per connection before reads pause */
     int64_t idle_timeout_ms;
@@ -245,6 +246,15 @@ cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const char *room,
                        size_t text_len);
 
 /* ---- limits (gw_limits.c) -------------------------------------------------------------- */
+/* A token bucket: refilled at `rate` a second up to `burst`; start it full. */
+typedef struct gw_tokens {
+    double tokens;
+    int64_t at_ms;
+} gw_tokens_t;
+void gw_tokens_refill(gw_tokens_t *t, double rate, double burst, int64_t now_ms);
+/* Takes one token; false and *retry_ms (when one will be there) when there is none. */
+bool gw_tokens_take(gw_tokens_t *t, double rate, double burst, int64_t now_ms,
+                    int64_t *retry_ms);
 struct gw_limits *gw_limits_new(const gw_conf_t *conf);
 void gw_limits_destroy(struct gw_limits *l);
 /* Takes one token of `user`'s bucket; false and *retry_ms when empty. */

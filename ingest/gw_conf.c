@@ -25,6 +25,12 @@ const cs_conf_def_t gw_conf_defs[] = {
                        "Messages per second per user (token bucket refill)."),
     R_INT(burst, "rate.burst", "10", 1, 100000, "Token bucket size (messages in a burst)."),
     R_INT(max_rooms, "rooms.max", "50", 1, 10000, "Rooms one connection may join."),
+    CS_CONF_ROW_DOUBLE(gw_conf_t, joins_rate, "rooms.joins.per.sec", "2", 0.01, 10000,
+                       "Joins per second per connection once it has used rooms.max of them "
+                       "(it may join all its rooms at once): a join of a room with traffic "
+                       "starts it on the thread (its recent records, kept rooms.linger.ms "
+                       "after), so churning through rooms is paced. Past it: rate_limited "
+                       "with retry_after_ms."),
     R_INT(max_conns_per_ip, "connections.per.ip", "100000", 1, 10000000,
           "Concurrent connections from one address (close 4429 past it)."),
     R_INT(max_inflight, "inflight.max", "64", 1, 100000,

@@ -16,8 +16,7 @@
 
 typedef struct gw_bucket {
     struct gw_bucket *next;
-    double tokens;
-    int64_t at_ms;
+    gw_tokens_t t;
     char key[];
 } gw_bucket_t;
 
@@ -72,12 +71,24 @@ void gw_limits_destroy(struct gw_limits *l)
     free(l);
 }
 
-static void gw_limits_refill(struct gw_limits *l, gw_bucket_t *b, int64_t now_ms)
+void gw_tokens_refill(gw_tokens_t *t, double rate, double burst, int64_t now_ms)
 {
-    b->tokens += (double)(now_ms - b->at_ms) * l->rate / 1000.0;
-    if (b->tokens > l->burst)
-        b->tokens = l->burst;
-    b->at_ms = now_ms;
+    t->tokens += (double)(now_ms - t->at_ms) * rate / 1000.0;
+    if (t->tokens > burst)
+        t->tokens = burst;
+    t->at_ms = now_ms;
+}
+
+bool gw_tokens_take(gw_tokens_t *t, double rate, double burst, int64_t now_ms,
+                    int64_t *retry_ms)
+{
+    gw_tokens_refill(t, rate, burst, now_ms);
+    if (t->tokens >= 1.0) {
+        t->tokens -= 1.0;
+        return true;
+    }
+    *retry_ms = (int64_t)((1.0 - t->tokens) * 1000.0 / rate) + 1;
+    return false;
 }
 
 /* With the lock held: drops full buckets (a full bucket is the same as no bucket). */
@@ -87,8 +98,8 @@ static void gw_limits_sweep(struct gw_limits *l, int64_t now_ms)
         gw_bucket_t **pp = &l->users[i];
         while (*pp) {
             gw_bucket_t *b = *pp;
-            gw_limits_refill(l, b, now_ms);
-            if (b->tokens >= l->burst) {
+            gw_tokens_refill(&b->t, l->rate, l->burst, now_ms);
+            if (b->t.tokens >= l->burst) {
                 *pp = b->next;
                 free(b);
                 l->nbuckets--;
@@ -115,19 +126,12 @@ bool gw_limits_take(struct gw_limits *l, const char *user, int64_t now_ms, int64
         if (!b)
             goto done;
         memcpy(b->key, user, len);
-        b->tokens = l->burst;
-        b->at_ms = now_ms;
+        b->t = (gw_tokens_t){.tokens = l->burst, .at_ms = now_ms};
         b->next = l->users[h];
         l->users[h] = b;
         l->nbuckets++;
     }
-    gw_limits_refill(l, b, now_ms);
-    if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
-        ok = true;
-    } else {
-        *retry_ms = (int64_t)((1.0 - b->tokens) * 1000.0 / l->rate) + 1;
-    }
+    ok = gw_tokens_take(&b->t, l->rate, l->burst, now_ms, retry_ms);
 done:
     pthread_mutex_unlock(&l->lock);
     return ok;

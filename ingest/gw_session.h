@@ -78,6 +78,7 @@ typedef struct gw_session {
             gw_outq_t outq; /* frames to write, each holding a reference */
             size_t outq_bytes;
             int64_t last_write_ms; /* of frames, for ws.coalesce.ms */
+            gw_tokens_t join_tokens; /* rooms.joins.per.sec, rooms.max of them at first */
             gw_join_t *joins;
             struct gw_session *flush_next;
         };

@@ -116,15 +116,17 @@ static bool gw_authenticate(gw_session_t *s, const char *token, size_t token_len
         return false;
     }
     s->authed = true;
+    s->join_tokens = (gw_tokens_t){.tokens = (double)gw->conf->max_rooms, .at_ms = cs_mono_ms()};
     cs_buf_t *b = &s->loop->scratch;
     cs_buf_reset(b);
     cs_buf_puts(b, "{\"type\":\"ready\",\"user\":");
     cs_buf_put_json_str(b, s->user, strlen(s->user));
     cs_buf_printf(b,
                   ",\"limits\":{\"max_frame\":%lld,\"max_text\":%lld,\"rate\":%g,\"burst\":%lld,"
-                  "\"max_rooms\":%lld}}",
+                  "\"max_rooms\":%lld,\"joins_rate\":%g}}",
                   (long long)gw->conf->max_frame, (long long)gw->conf->max_text, gw->conf->rate,
-                  (long long)gw->conf->burst, (long long)gw->conf->max_rooms);
+                  (long long)gw->conf->burst, (long long)gw->conf->max_rooms,
+                  gw->conf->joins_rate);
     gw_send_text(s, b);
     gw_arm_timer(s);
     return true;
@@ -196,6 +198,13 @@ static void gw_on_join(gw_session_t *s, const gw_client_frame_t *f)
     if (s->njoins >= gw->conf->max_rooms) {
         gw_session_error(s, GW_REJ_TOO_MANY_ROOMS, "too many rooms on this connection", NULL,
                          room, -1);
+        return;
+    }
+    int64_t retry_ms;
+    if (!gw_tokens_take(&s->join_tokens, gw->conf->joins_rate, (double)gw->conf->max_rooms,
+                        cs_mono_ms(), &retry_ms)) {
+        gw_session_error(s, GW_REJ_RATE_LIMITED, "too many joins; slow down", NULL, room,
+                         retry_ms);
         return;
     }
     gw_join_t *joins = realloc(s->joins, (size_t)(s->njoins + 1) * sizeof(*joins));

@@ -4,7 +4,7 @@
 # HS512 and sub-less tokens; a frame before auth; an oversized frame; invalid UTF-8;
 # malformed JSON; trailing data; an unknown type; missing fields; a room not joined or not
 # allowed by the token; too long a text; control characters; a burst over the rate; too
-# many rooms; a bad Origin; too many connections from one address; a silent client; a
+# many rooms; joins faster than rooms.joins.per.sec; a bad Origin; too many connections from one address; a silent client; a
 # client that does not read while a room floods.
 . "$(dirname "$0")/lib.sh"
 it_setup gateway_bad_inputs
@@ -12,7 +12,7 @@ export CHATSTREAM_AUTH_SECRET=it-secret-0123456789abcdef
 it_start fanout -X group.id=${IT_PREFIX}fanout
 it_start_gateway -X rate.per.user=1000 -X rate.burst=1000 -X outq.max.bytes=65536 -X socket.sndbuf.bytes=16384
 gw=$IT_GW gp=$IT_PID
-it_start_gateway -X rate.per.user=2 -X rate.burst=3 -X rooms.max=2 \
+it_start_gateway -X rate.per.user=2 -X rate.burst=3 -X rooms.max=2 -X rooms.joins.per.sec=0.5 \
   -X origins=http://school.example -X connections.per.ip=3 -X idle.timeout.ms=1500
 strict=$IT_GW sp=$IT_PID
 out=$(it_gw_client bad_inputs "$gw" "$strict" 2>&1) || it_fail "$out"

@@ -75,6 +75,7 @@ class Client:
         self.ws = None
         self.reader = None
         self.close_code = None
+        self.ready = None
 
     async def connect(self, wait_ready=True):
         kw = {"max_size": 2**24, "open_timeout": 10}
@@ -90,6 +91,7 @@ class Client:
             first = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
             if first.get("type") != "ready":
                 fail(f"{self.user}: expected ready, got {first}")
+            self.ready = first
         self.reader = asyncio.create_task(self._read())
         return self
 
@@ -318,16 +320,31 @@ async def bad_inputs(gw, gw_strict):
     await c.close()
 
     # --- small limits on gw_strict: rate.per.user=2 rate.burst=3 rooms.max=2
-    #     origins=http://school.example connections.per.ip=3 idle.timeout.ms=1500
+    #     rooms.joins.per.sec=0.5 origins=http://school.example connections.per.ip=3
+    #     idle.timeout.ms=1500
     s = await Client(gw_strict, "dave", tok=token("dave"), origin="http://school.example").connect()
+    check(s.ready["limits"].get("joins_rate") == 0.5, "ready says joins_rate 0.5")
     await s.join("r1")
     await s.join("r2")
     await expect_error(s, "too_many_rooms", "a third room", {"type": "join", "room": "r3"})
+    # joins: rooms.max (2) at once, then 0.5 a second — leaving and rejoining is paced
+    await s.ws.send(json.dumps({"type": "leave", "room": "r2"}))
+    await until(lambda: any(f.get("type") == "left" for f in s.frames), 10, "dave left r2")
+    s.joined.discard("r2")
+    e = await expect_error(s, "rate_limited", "a rejoin at once (joins 2 at once, then 0.5/s)",
+                           {"type": "join", "room": "r2"})
+    retry = e.get("retry_after_ms", 0)
+    check(1000 < retry <= 2001 and e.get("room") == "r2",
+          f"the join's rate_limited names the room and when to retry ({retry} ms)")
+    check("r2" not in s.joined, "...and did not join")
+    await asyncio.sleep(retry / 1000 + 0.1)
+    await s.join("r2")
+    check("r2" in s.joined, f"the rejoin after retry_after_ms ({retry} ms) is taken")
     for k in range(6):
         await s.send("r1", f"burst {k}", f"b{k}")
-    await until(lambda: len(s.acks) + sum(e["code"] == "rate_limited" for e in s.errors) >= 6, 10,
-                "answers to a burst of 6")
-    limited = [e for e in s.errors if e["code"] == "rate_limited"]
+    sent_limited = lambda: [e for e in s.errors if e["code"] == "rate_limited" and e.get("cmid")]
+    await until(lambda: len(s.acks) + len(sent_limited()) >= 6, 10, "answers to a burst of 6")
+    limited = sent_limited()
     check(len(s.acks) == 3 and len(limited) == 3, f"burst of 6 at burst 3: 3 acked, 3 rate_limited ({len(s.acks)}/{len(limited)})")
     check(all(e.get("retry_after_ms", 0) > 0 and e.get("cmid") for e in limited),
           "rate_limited carries retry_after_ms and the cmid")
