@@ -144,6 +144,7 @@ typedef struct gw_metrics {
     cs_counter_t *fanout_remote;   /* records read from other regions' mirrored topics */
     cs_counter_t *fanout_repeats;  /* records dropped: their id was delivered already */
     cs_counter_t *fanout_skipped;  /* records of rooms no loop holds, not decoded */
+    cs_counter_t *fanout_backfilled; /* read at start from before it: for the store only */
     cs_gauge_t *rooms;             /* distinct rooms held by the loops */
     cs_gauge_t *recent_bytes;      /* the recent fan-out records rooms are started with */
     cs_gauge_t *recent_window_s;   /* ...how far back they reach */
@@ -214,6 +215,11 @@ struct gw {
     struct gw_recent *recent;
     int64_t recent_checked_ms, recent_warned_ms; /* gw_recent_check's clock (Kafka thread) */
     uint64_t recent_evicted_full;
+    /* partitions being read from fanout.recent.ms back into the store (gw_kafka.c) */
+    struct gw_backfill *backfill;
+    int nbackfill;
+    int64_t backfill_checked_ms;
+    atomic_int_fast64_t backfill_until_ms; /* not ready before this while backfilling; 0: done */
     /* limits shared by all loops (gw_limits.c) */
     struct gw_limits *limits;
     /* loops */

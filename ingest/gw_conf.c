@@ -69,8 +69,9 @@ const cs_conf_def_t gw_conf_defs[] = {
           "Fan-out records of every room kept this long (fanout.recent.bytes at most), so a "
           "service thread that starts keeping a room (a join, a rejoin after rooms.linger.ms) "
           "starts it with the room's recent pushes, and a catch-up has what PostgreSQL does "
-          "not have yet. Keep it above persist's delay. 0: off (such a catch-up can then miss "
-          "a message pushed just before the join)."),
+          "not have yet. A gateway reads this far back at start too, into these records only "
+          "(not ready until through, 5 s at most). Keep it above persist's delay. 0: off "
+          "(such a catch-up can then miss a message pushed just before the join)."),
     R_INT(recent_bytes, "fanout.recent.bytes", "67108864", 65536, 17179869184LL,
           "Most bytes those records take (each ~40 bytes more than its key and value); past "
           "it the oldest go before fanout.recent.ms, which is logged and lowers "

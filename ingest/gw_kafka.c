@@ -5,8 +5,11 @@
  * its delivery reports become acks, posted to the sender's loop. The consumer reads
  * chat.fanout (read_committed: only what fan-out's transactions committed) and posts each
  * message to every loop, which pushes it to its members of the room. The consumer has a
- * group of its own per process and starts at the end: a gateway delivers what arrives
- * while its clients are connected; what they missed comes from PostgreSQL on join.
+ * group of its own per process and pushes from the end: a gateway delivers what arrives
+ * while its clients are connected; what they missed comes from PostgreSQL on join, and from
+ * the recent records (gw_recent.h) for what PostgreSQL does not have yet. So that a fresh
+ * gateway has those too, it starts reading fanout.recent.ms back and keeps what lies
+ * before the end it found (the backfill below) in the store only.
  */
 #include "gw_session.h"
 
@@ -111,14 +114,119 @@ cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const char *room,
     return CS_ERR_OK;
 }
 
+/* A partition read from fanout.recent.ms back: records below `live` (its end when it was
+ * assigned) predate every client here and go to the store only. Kafka thread only. */
+typedef struct gw_backfill {
+    char topic[256];
+    int32_t partition;
+    int64_t live; /* -1: passed */
+} gw_backfill_t;
+
+#define GW_BACKFILL_TIMEOUT_MS 5000
+/* The most a backfill holds the gateway's readiness back. */
+#define GW_BACKFILL_READY_MS 5000
+
+/* Sets each partition's start: fanout.recent.ms back where it has records from then (its
+ * end, `live`, noted), else the end. Blocking Kafka requests, bounded; on any failure a
+ * partition simply starts at the end, as it did before the store. */
+static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+    free(gw->backfill);
+    gw->backfill = NULL;
+    gw->nbackfill = 0;
+    for (int i = 0; i < parts->cnt; i++)
+        parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+    if (gw->conf->recent_ms == 0 || parts->cnt == 0 ||
+        !(gw->backfill = calloc((size_t)parts->cnt, sizeof(*gw->backfill))))
+        return;
+    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_copy(parts);
+    for (int i = 0; i < at->cnt; i++)
+        at->elems[i].offset = cs_wall_ms() - gw->conf->recent_ms; /* a time, for the query */
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, at, GW_BACKFILL_TIMEOUT_MS);
+    int64_t records = 0;
+    for (int i = 0; !err && i < at->cnt; i++) {
+        const rd_kafka_topic_partition_t *p = &at->elems[i];
+        int64_t lo, hi;
+        if (p->err || p->offset < 0 ||
+            rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi,
+                                             GW_BACKFILL_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            p->offset >= hi)
+            continue;
+        parts->elems[i].offset = p->offset;
+        gw_backfill_t *b = &gw->backfill[gw->nbackfill++];
+        snprintf(b->topic, sizeof(b->topic), "%s", p->topic);
+        b->partition = p->partition;
+        b->live = hi;
+        records += hi - p->offset;
+    }
+    if (err)
+        cs_log(CS_LOG_WARN, "kafka", "cannot look up the fan-out's last %lld ms (%s): the "
+               "recent records start empty", (long long)gw->conf->recent_ms,
+               rd_kafka_err2str(err));
+    else if (gw->nbackfill)
+        cs_log(CS_LOG_INFO, "kafka", "reading the last %lld ms of %d partition(s) (<= %lld "
+               "records) into the recent records", (long long)gw->conf->recent_ms,
+               gw->nbackfill, (long long)records);
+    atomic_store(&gw->backfill_until_ms, gw->nbackfill ? cs_mono_ms() + GW_BACKFILL_READY_MS : 0);
+    rd_kafka_topic_partition_list_destroy(at);
+}
+
+/* True for a record read only into the store: below its partition's `live` offset. */
+static bool gw_backfill_only(gw_t *gw, const char *topic, int32_t partition, int64_t offset)
+{
+    for (int i = 0; i < gw->nbackfill; i++) {
+        gw_backfill_t *b = &gw->backfill[i];
+        if (b->live < 0 || b->partition != partition || strcmp(b->topic, topic) != 0)
+            continue;
+        if (offset < b->live)
+            return true;
+        b->live = -1; /* caught up: from here on, records are live */
+        return false;
+    }
+    return false;
+}
+
+/* Every 100 ms while backfilling: a partition whose position passed `live` (also without a
+ * record there: the end was a transaction marker) is through; the last one ends the
+ * backfill, and the gateway is ready. */
+static void gw_backfill_check(gw_t *gw, int64_t now_ms)
+{
+    if (!gw->nbackfill || now_ms - gw->backfill_checked_ms < 100)
+        return;
+    gw->backfill_checked_ms = now_ms;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(gw->nbackfill);
+    for (int i = 0; i < gw->nbackfill; i++)
+        if (gw->backfill[i].live >= 0)
+            rd_kafka_topic_partition_list_add(l, gw->backfill[i].topic,
+                                              gw->backfill[i].partition);
+    if (l->cnt && rd_kafka_position(gw->consumer, l) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        for (int k = 0; k < l->cnt; k++)
+            for (int i = 0; i < gw->nbackfill; i++)
+                if (gw->backfill[i].partition == l->elems[k].partition &&
+                    strcmp(gw->backfill[i].topic, l->elems[k].topic) == 0 &&
+                    l->elems[k].offset >= gw->backfill[i].live)
+                    gw->backfill[i].live = -1;
+    int left = 0;
+    for (int i = 0; i < gw->nbackfill; i++)
+        left += gw->backfill[i].live >= 0;
+    if (!left) {
+        free(gw->backfill);
+        gw->backfill = NULL;
+        gw->nbackfill = 0;
+        atomic_store(&gw->backfill_until_ms, 0);
+        cs_log(CS_LOG_INFO, "kafka", "the recent records reach back to the start: %.0f "
+               "record(s) read into them only", (double)cs_counter_value(gw->m.fanout_backfilled));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     gw_t *gw = gw_of(opaque, offsetof(gw_t, consumer_kctx));
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        /* from the end: clients catch up from PostgreSQL, not from the log */
-        for (int i = 0; i < parts->cnt; i++)
-            parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+        /* live from the end; the last fanout.recent.ms before it into the store only */
+        gw_backfill_plan(gw, rk, parts);
         rd_kafka_assign(rk, parts);
         cs_kafka_partitions_assigned(&gw->consumer_kctx, parts, cs_mono_us());
         atomic_store(&gw->fanout_assigned, true);
@@ -144,6 +252,10 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
     uint64_t seq = m->key_len > 0 ? gw_recent_add(gw->recent, m->key, m->key_len, m->payload,
                                                   m->len, cs_mono_ms())
                                   : 0;
+    if (gw->nbackfill && gw_backfill_only(gw, topic, m->partition, m->offset)) {
+        cs_counter_inc(gw->m.fanout_backfilled);
+        return;
+    }
     /* The key is the room, and only the loops that keep the room get the record: one no
      * loop keeps concerns nobody here and is not decoded, deduplicated, framed or posted
      * (with many gateways most records are someone else's: a DM has members on two at
@@ -268,6 +380,7 @@ static void *gw_kafka_main(void *arg)
         int64_t now_ms = cs_mono_ms();
         gw_dedupe_check(gw, now_ms);
         gw_recent_check(gw, now_ms);
+        gw_backfill_check(gw, now_ms);
         if (!m)
             continue;
         if (!m->err)
@@ -424,6 +537,9 @@ void gw_kafka_stop(gw_t *gw)
     }
     cs_dedupe_destroy(gw->fanout_seen);
     gw->fanout_seen = NULL;
+    free(gw->backfill);
+    gw->backfill = NULL;
+    gw->nbackfill = 0;
     cs_kafka_ctx_clear(&gw->producer_kctx);
     cs_kafka_ctx_clear(&gw->consumer_kctx);
 }

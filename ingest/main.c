@@ -36,6 +36,14 @@ bool gw_ready(gw_t *gw, char *reason, size_t reason_size)
         snprintf(reason, reason_size, "not yet reading %s\n", gw->topic_fanout);
         return false;
     }
+    /* a room started before the backfill is through would miss its later part; a backfill
+     * held up (an open transaction at the end of a partition) stops holding after a while */
+    int64_t until = atomic_load(&gw->backfill_until_ms);
+    if (until && cs_mono_ms() < until) {
+        snprintf(reason, reason_size, "reading the last fanout.recent.ms of %s\n",
+                 gw->topic_fanout);
+        return false;
+    }
     return true;
 }
 
@@ -83,6 +91,10 @@ static void gw_metrics_init(gw_t *gw)
                                               "Fan-out records skipped undecoded: no client of "
                                               "this gateway is in their room (by the record's "
                                               "key).");
+    gw->m.fanout_backfilled = cs_metrics_counter(
+        m, "chatstream_gateway_fanout_backfilled_total", NULL,
+        "Fan-out records from before the gateway read its partitions (the last "
+        "fanout.recent.ms of them, read at start): kept for rooms it starts, pushed to nobody.");
     gw->m.rooms = cs_metrics_gauge(m, "chatstream_gateway_rooms", NULL,
                                    "Rooms this gateway keeps: joined by one of its clients, or "
                                    "left less than rooms.linger.ms ago.");
