@@ -127,8 +127,8 @@ typedef struct gw_backfill {
 #define GW_BACKFILL_READY_MS 5000
 
 /* Sets each partition's start: fanout.recent.ms back where it has records from then (its
- * end, `live`, noted), else the end. Blocking Kafka requests, bounded; on any failure a
- * partition simply starts at the end, as it did before the store. */
+ * end, `live`, noted), else the end. Blocking Kafka requests, GW_BACKFILL_TIMEOUT_MS for all
+ * of them; on any failure a partition simply starts at the end, as before the store. */
 static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
     free(gw->backfill);
@@ -142,14 +142,15 @@ static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_
     rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_copy(parts);
     for (int i = 0; i < at->cnt; i++)
         at->elems[i].offset = cs_wall_ms() - gw->conf->recent_ms; /* a time, for the query */
+    int64_t deadline = cs_mono_ms() + GW_BACKFILL_TIMEOUT_MS;
     rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, at, GW_BACKFILL_TIMEOUT_MS);
     int64_t records = 0;
     for (int i = 0; !err && i < at->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &at->elems[i];
-        int64_t lo, hi;
-        if (p->err || p->offset < 0 ||
-            rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi,
-                                             GW_BACKFILL_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        int64_t lo, hi, left = deadline - cs_mono_ms();
+        if (p->err || p->offset < 0 || left <= 0 ||
+            rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, (int)left) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
             p->offset >= hi)
             continue;
         parts->elems[i].offset = p->offset;
