@@ -37,16 +37,20 @@ gw_room_t *gw_room_find(gw_loop_t *loop, const char *name)
     return NULL;
 }
 
+/* The decoder's scratch for one record (a _Thread_local array would be in every thread's
+ * TLS, librdkafka's many included). */
+#define GW_ROOM_SEED_ARENA (CS_ENVELOPE_MAX_BYTES * 2 + 256)
+
 typedef struct gw_room_seed {
     gw_loop_t *loop;
     gw_room_t *room;
+    char *arena; /* GW_ROOM_SEED_ARENA bytes */
     size_t n;
 } gw_room_seed_t;
 
 /* One of the gateway's recent records of the room (gw_recent_each, its lock held). */
 static void gw_room_seed_one(void *arg, uint64_t seq, const void *value, size_t len)
 {
-    static _Thread_local char arena[CS_ENVELOPE_MAX_BYTES * 2 + 256];
     gw_room_seed_t *sd = arg;
     cs_envelope_t env;
     char why[200];
@@ -54,7 +58,8 @@ static void gw_room_seed_one(void *arg, uint64_t seq, const void *value, size_t 
     /* the Kafka thread refuses (and counts) a bad record of a room it decodes; one of a
      * room nobody kept was never decoded, and is left out here the same way */
     if (len > CS_ENVELOPE_MAX_BYTES ||
-        cs_envelope_decode(value, len, &env, arena, sizeof(arena), why, sizeof(why)) != CS_ERR_OK ||
+        cs_envelope_decode(value, len, &env, sd->arena, GW_ROOM_SEED_ARENA, why, sizeof(why)) !=
+            CS_ERR_OK ||
         strlen(sd->room->name) != env.room_len ||
         memcmp(sd->room->name, env.room, env.room_len) != 0) {
         cs_log(CS_LOG_DEBUG, "rooms", "%s: a recent record left out (not a message of it)",
@@ -77,10 +82,13 @@ static void gw_room_seed(gw_loop_t *loop, gw_room_t *r)
     gw_t *gw = loop->gw;
     if (gw->conf->recent_per_room == 0)
         return;
-    gw_room_seed_t sd = {.loop = loop, .room = r};
+    gw_room_seed_t sd = {.loop = loop, .room = r, .arena = malloc(GW_ROOM_SEED_ARENA)};
+    if (!sd.arena)
+        return; /* the room starts empty (seeded_seq 0: every post counts), as before the store */
     r->seeded_seq = gw_recent_each(gw->recent, r->name, strlen(r->name),
                                    (size_t)gw->conf->recent_per_room, cs_mono_ms(),
                                    gw_room_seed_one, &sd);
+    free(sd.arena);
     if (sd.n)
         cs_counter_add(gw->m.recent_seeded, sd.n);
 }
