@@ -249,11 +249,19 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
     cs_counter_inc(strcmp(topic, gw->topic_fanout) == 0 ? gw->m.fanout_local
                                                          : gw->m.fanout_remote);
     /* Every record is kept a while, as it came, for a loop that starts keeping its room
-     * later (gw_recent.h); before the room set is asked, so that none falls between. */
+     * later (gw_recent.h); before the room set is asked, so that none falls between. One
+     * read at start from before it is as old as its timestamp says, so that the store
+     * reaches back fanout.recent.ms from its start, not that much from when it was read. */
+    bool backfill = gw->nbackfill && gw_backfill_only(gw, topic, m->partition, m->offset);
+    int64_t at_ms = cs_mono_ms();
+    if (backfill) {
+        int64_t ts = rd_kafka_message_timestamp(m, NULL), age = ts > 0 ? cs_wall_ms() - ts : 0;
+        at_ms -= age > 0 ? age : 0;
+    }
     uint64_t seq = m->key_len > 0 ? gw_recent_add(gw->recent, m->key, m->key_len, m->payload,
-                                                  m->len, cs_mono_ms())
+                                                  m->len, at_ms)
                                   : 0;
-    if (gw->nbackfill && gw_backfill_only(gw, topic, m->partition, m->offset)) {
+    if (backfill) {
         cs_counter_inc(gw->m.fanout_backfilled);
         return;
     }

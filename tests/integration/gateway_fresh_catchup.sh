@@ -17,11 +17,13 @@ it_start_gateway
 gw_o=$IT_GW
 # one message stored first (PostgreSQL up, its table there), then persist stops
 it_gw_client send_n "$gw_o" lobby sam 1 warm || it_fail "sam's first send"
+t_first=$(date +%s%3N)   # acked by now: its fan-out record is no younger than this
 it_wait 30 "the first row" '[[ $(it_rows) -ge 1 ]]'
 it_stop "$persist"
 it_gw_client send_n "$gw_o" bio sam 10 early || it_fail "sam's 10 sends"
 it_wait 30 "the 10 in chat.fanout" '[[ $(it_fanout_count) -ge 11 ]]'
 
+sleep 4   # W starts well after the first send: the age its store gives them then tells
 it_start_gateway -X fanout.recent.ms=60000
 gw_w=$IT_GW gpw=$IT_PID glw="$IT_DIR/gateway-$((${#IT_PIDS[@]} - 1)).log"
 it_start_gateway -X fanout.recent.ms=0
@@ -30,6 +32,14 @@ it_assert_eq "$(it_metric "$gw_w" chatstream_gateway_fanout_backfilled_total)" 1
   "W read the 11 (lobby's 1, bio's 10) at start, into its recent records only"
 it_assert "W logged its backfill" "grep -q 'into the recent records' '$glw'"
 it_assert_eq "$(it_metric "$gw_w" chatstream_gateway_delivered_total)" 0 "W pushed none of them"
+# their age in W's store is their own (the lobby message went out > 4 s before W started),
+# not counted from when W read them: the store reaches back to the first send, less the
+# gauge's staleness (a tick a second) and this poll's
+reach_now() { curl -sf "http://$gw_w/metrics" | awk '$1 == "chatstream_gateway_recent_window_seconds" {print $2}'; }
+it_wait 10 "W's recent-records gauge" '[[ $(reach_now) != 0 && -n $(reach_now) ]]'
+reach=$(reach_now) since_first=$(( $(date +%s%3N) - t_first ))
+it_assert "W's recent records reach back to the first send (${reach} s; it went out ${since_first} ms ago)" \
+  "python3 -c 'import sys; sys.exit(0 if float(\"$reach\") * 1000 >= $since_first - 2000 else 1)'"
 it_assert_eq "$(it_metric "$gw_z" chatstream_gateway_fanout_backfilled_total)" 0 \
   "Z (fanout.recent.ms=0) read nothing from before it started"
 it_assert_eq "$(it_rows)" 1 "PostgreSQL has none of the 10 (persist stopped)"
