@@ -251,6 +251,14 @@ cs_err_t gw_kafka_send(gw_t *gw, int loop, uint64_t session, const char *room,
                        const char *user, const char *cmid, size_t cmid_len, const char *text,
                        size_t text_len);
 
+/* Scratch bytes gw_fanout_decode needs. */
+#define GW_FANOUT_ARENA (CS_ENVELOPE_MAX_BYTES * 2 + 256)
+/* Decodes a chat.fanout record, whose key is its room, into *env (strings in `arena`,
+ * GW_FANOUT_ARENA bytes). NULL when it is good; else why not (too large, not an envelope,
+ * its key is not its room: the skip by key trusts the key). */
+const char *gw_fanout_decode(const void *key, size_t key_len, const void *value, size_t len,
+                             cs_envelope_t *env, char *arena, char *why, size_t why_size);
+
 /* ---- limits (gw_limits.c) -------------------------------------------------------------- */
 /* A token bucket: refilled at `rate` a second up to `burst`; start it full. */
 typedef struct gw_tokens {

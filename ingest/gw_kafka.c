@@ -240,9 +240,22 @@ static void gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+const char *gw_fanout_decode(const void *key, size_t key_len, const void *value, size_t len,
+                             cs_envelope_t *env, char *arena, char *why, size_t why_size)
+{
+    if (len > CS_ENVELOPE_MAX_BYTES)
+        return "too large";
+    if (cs_envelope_decode(value ? value : "", len, env, arena, GW_FANOUT_ARENA, why,
+                           why_size) != CS_ERR_OK)
+        return why;
+    if (key_len != env->room_len || memcmp(key, env->room, key_len) != 0)
+        return "its key is not its room";
+    return NULL;
+}
+
 static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
 {
-    static _Thread_local char arena[CS_ENVELOPE_MAX_BYTES * 2 + 256];
+    static _Thread_local char arena[GW_FANOUT_ARENA];
     cs_envelope_t env;
     char why[200];
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -274,14 +287,8 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
         cs_counter_inc(gw->m.fanout_skipped);
         return;
     }
-    const char *bad = NULL;
-    if (m->len > CS_ENVELOPE_MAX_BYTES)
-        bad = "too large";
-    else if (cs_envelope_decode(m->payload ? m->payload : "", m->len, &env, arena,
-                                sizeof(arena), why, sizeof(why)) != CS_ERR_OK)
-        bad = why;
-    else if (m->key_len != env.room_len || memcmp(m->key, env.room, m->key_len) != 0)
-        bad = "its key is not its room"; /* the skip above trusts the key */
+    const char *bad =
+        gw_fanout_decode(m->key, m->key_len, m->payload, m->len, &env, arena, why, sizeof(why));
     if (bad) {
         cs_log(CS_LOG_WARN, "kafka", "skipping a bad record in %s [%d] @%lld: %s", topic,
                m->partition, (long long)m->offset, bad);
@@ -325,9 +332,6 @@ static void gw_fanout_record(gw_t *gw, const rd_kafka_message_t *m)
  * session timeout (10 s) old when they arrive; the id window has to reach that far back. */
 #define GW_DEDUPE_MIN_SPAN_MS 11000
 
-/* Once a second: the id window's reach as a gauge, and a warning (at most once a minute)
- * when it is full and reaches back less than GW_DEDUPE_MIN_SPAN_MS — the message rate has
- * outgrown fanout.dedupe.ids. */
 /* True at most once a minute per *last_ms: the pace of the Kafka thread's warnings. */
 static bool gw_once_a_minute(int64_t *last_ms, int64_t now_ms)
 {
@@ -337,6 +341,9 @@ static bool gw_once_a_minute(int64_t *last_ms, int64_t now_ms)
     return true;
 }
 
+/* Once a second: the id window's reach as a gauge, and a warning (at most once a minute)
+ * when it is full and reaches back less than GW_DEDUPE_MIN_SPAN_MS — the message rate has
+ * outgrown fanout.dedupe.ids. */
 static void gw_dedupe_check(gw_t *gw, int64_t now_ms)
 {
     if (!gw->fanout_seen || now_ms - gw->dedupe_checked_ms < 1000)

@@ -37,14 +37,11 @@ gw_room_t *gw_room_find(gw_loop_t *loop, const char *name)
     return NULL;
 }
 
-/* The decoder's scratch for one record (a _Thread_local array would be in every thread's
- * TLS, librdkafka's many included). */
-#define GW_ROOM_SEED_ARENA (CS_ENVELOPE_MAX_BYTES * 2 + 256)
-
 typedef struct gw_room_seed {
     gw_loop_t *loop;
     gw_room_t *room;
-    char *arena; /* GW_ROOM_SEED_ARENA bytes */
+    char *arena; /* GW_FANOUT_ARENA bytes, malloc'd: a _Thread_local array would be in
+                  * every thread's TLS, librdkafka's many included */
     size_t n;
 } gw_room_seed_t;
 
@@ -57,13 +54,10 @@ static void gw_room_seed_one(void *arg, uint64_t seq, const void *value, size_t 
     (void)seq;
     /* the Kafka thread refuses (and counts) a bad record of a room it decodes; one of a
      * room nobody kept was never decoded, and is left out here the same way */
-    if (len > CS_ENVELOPE_MAX_BYTES ||
-        cs_envelope_decode(value, len, &env, sd->arena, GW_ROOM_SEED_ARENA, why, sizeof(why)) !=
-            CS_ERR_OK ||
-        strlen(sd->room->name) != env.room_len ||
-        memcmp(sd->room->name, env.room, env.room_len) != 0) {
-        cs_log(CS_LOG_DEBUG, "rooms", "%s: a recent record left out (not a message of it)",
-               sd->room->name);
+    const char *bad = gw_fanout_decode(sd->room->name, strlen(sd->room->name), value, len, &env,
+                                       sd->arena, why, sizeof(why));
+    if (bad) {
+        cs_log(CS_LOG_DEBUG, "rooms", "%s: a recent record left out: %s", sd->room->name, bad);
         return;
     }
     gw_frame_t *f = gw_frame_msg(&env);
@@ -82,7 +76,7 @@ static void gw_room_seed(gw_loop_t *loop, gw_room_t *r)
     gw_t *gw = loop->gw;
     if (gw->conf->recent_per_room == 0)
         return;
-    gw_room_seed_t sd = {.loop = loop, .room = r, .arena = malloc(GW_ROOM_SEED_ARENA)};
+    gw_room_seed_t sd = {.loop = loop, .room = r, .arena = malloc(GW_FANOUT_ARENA)};
     if (!sd.arena)
         return; /* the room starts empty (seeded_seq 0: every post counts), as before the store */
     r->seeded_seq = gw_recent_each(gw->recent, r->name, strlen(r->name),
