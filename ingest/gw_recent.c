@@ -311,17 +311,22 @@ uint64_t gw_recent_each(gw_recent_t *r, const void *key, size_t key_len, size_t 
     gw_recent_expire_locked(r, now_ms);
     gw_recent_key_t *k = *gw_recent_slot(r, hash, key, key_len);
     uint64_t oldest = gw_recent_oldest_seq(r);
+    /* Records leave from the head only, and those read at start are added in partition
+     * batches, not in time order: one older than max_ms can sit behind a younger one, so
+     * the age is checked here too. */
+    int64_t cutoff = now_ms - r->max_ms;
     /* newest to oldest along the chain, then handed out oldest first */
     size_t n = 0;
     gw_recent_rec_t **recs = NULL;
     if (k && max > 0) {
         size_t cap = 0;
         for (gw_recent_rec_t *p = k->newest; p && cap < max; p = p->prev_seq >= oldest ? p->prev : NULL)
-            cap++;
+            cap += p->at_ms >= cutoff;
         recs = malloc(cap * sizeof(*recs));
         for (gw_recent_rec_t *p = k->newest; recs && p && n < cap;
              p = p->prev_seq >= oldest ? p->prev : NULL)
-            recs[n++] = p;
+            if (p->at_ms >= cutoff)
+                recs[n++] = p;
     }
     for (size_t i = n; i-- > 0;)
         fn(arg, recs[i]->seq, gw_recent_key_of(recs[i]) + recs[i]->key_len, recs[i]->value_len);

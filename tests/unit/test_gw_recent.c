@@ -162,6 +162,30 @@ static void test_age(void)
     gw_recent_destroy(r);
 }
 
+/* Records read at start come partition batch by partition batch, so an older record can be
+ * added after a younger one; it must not outlive max_ms for standing behind it. */
+static void test_age_out_of_order(void)
+{
+    gw_recent_t *r = gw_recent_new(1000, 1 << 20);
+    gw_recent_add(r, "art", 3, "a-young", 7, 5000);  /* partition 1's batch first */
+    gw_recent_add(r, "math", 4, "m-old", 5, 4200);   /* then partition 0's, older */
+    gw_recent_add(r, "math", 4, "m-young", 7, 4900);
+    /* at 5100 the cutoff is 4100: all three are young enough */
+    CHECK_INT(each(r, "math", 4, 5100, NULL)->n, 2);
+    /* at 5500 the cutoff is 4500: "m-old" is too old though the head ("a-young") is not */
+    seen_t *s = each(r, "math", 4, 5500, NULL);
+    CHECK_INT(s->n, 1);
+    CHECK_STR(s->value[0], "m-young");
+    CHECK_INT(s->seq[0], 3);
+    /* and `max` counts only the records handed out */
+    s = each_max(r, "math", 4, 1, 5500, NULL);
+    CHECK_INT(s->n, 1);
+    CHECK_STR(s->value[0], "m-young");
+    CHECK_INT(each(r, "art", 3, 5500, NULL)->n, 1);
+    CHECK_INT(each(r, "math", 4, 6000, NULL)->n, 0);
+    gw_recent_destroy(r);
+}
+
 static void test_bytes(void)
 {
     /* room for ~10 records of ~100 bytes: the oldest go first, counted */
@@ -258,6 +282,7 @@ int main(void)
     RUN(test_keys);
     RUN(test_rooms);
     RUN(test_age);
+    RUN(test_age_out_of_order);
     RUN(test_bytes);
     RUN(test_chunks);
     RUN(test_off);
