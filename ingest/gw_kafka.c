@@ -9,7 +9,9 @@
  * while its clients are connected; what they missed comes from PostgreSQL on join, and from
  * the recent records (gw_recent.h) for what PostgreSQL does not have yet. So that a fresh
  * gateway has those too, it starts reading fanout.recent.ms back and keeps what lies
- * before the end it found (the backfill below) in the store only.
+ * before the end it found (the backfill below) in the store only. A partition a rebalance
+ * takes and gives back (a mirrored topic appearing, the group rejoined after Kafka was out
+ * of reach) goes on where it stopped instead: what was written in between is pushed.
  */
 #include "gw_session.h"
 
@@ -125,27 +127,85 @@ typedef struct gw_backfill {
 #define GW_BACKFILL_TIMEOUT_MS 5000
 /* The most a backfill holds the gateway's readiness back. */
 #define GW_BACKFILL_READY_MS 5000
+/* A partition given back within this long after a rebalance took it goes on where it
+ * stopped: a rebalance takes seconds, and what was written meanwhile is news to the clients
+ * still connected. Later than this it starts afresh (the store's window, then live): a
+ * minute's backlog pushed late is still worth having, an hour's is not chat any more. */
+#define GW_RESUME_MAX_MS 60000
 
-/* Sets each partition's start: fanout.recent.ms back where it has records from then (its
- * end, `live`, noted), else the end. Blocking Kafka requests, GW_BACKFILL_TIMEOUT_MS for all
- * of them; on any failure a partition simply starts at the end, as before the store. */
+/* The backfill entry of a partition, or NULL. */
+static gw_backfill_t *gw_backfill_find(gw_backfill_t *b, int n, const char *topic,
+                                       int32_t partition)
+{
+    for (int i = 0; i < n; i++)
+        if (b[i].partition == partition && strcmp(b[i].topic, topic) == 0)
+            return &b[i];
+    return NULL;
+}
+
+/* A rebalance takes the partitions: notes where each stood (the next offset to read; none
+ * for one nothing was read from since it was given). */
+static void gw_fanout_note_stop(gw_t *gw, rd_kafka_t *rk,
+                                const rd_kafka_topic_partition_list_t *parts)
+{
+    if (gw->fanout_stopped)
+        rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
+    gw->fanout_stopped = rd_kafka_topic_partition_list_copy(parts);
+    if (rd_kafka_position(rk, gw->fanout_stopped) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
+        gw->fanout_stopped = NULL;
+    }
+    gw->fanout_stopped_ms = cs_mono_ms();
+}
+
+/* Sets each partition's start. One taken by a rebalance less than GW_RESUME_MAX_MS ago goes
+ * on where it stopped (still backfilling if it was). Any other starts fanout.recent.ms back
+ * where it has records from then (its end, `live`, noted), else at the end. Blocking Kafka
+ * requests, GW_BACKFILL_TIMEOUT_MS for all of them; on any failure a partition simply
+ * starts at the end, as before the store. */
 static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
-    free(gw->backfill);
-    gw->backfill = NULL;
+    gw_backfill_t *was = gw->backfill;
+    int nwas = gw->nbackfill;
+    gw->backfill = parts->cnt ? calloc((size_t)parts->cnt, sizeof(*gw->backfill)) : NULL;
     gw->nbackfill = 0;
-    for (int i = 0; i < parts->cnt; i++)
-        parts->elems[i].offset = RD_KAFKA_OFFSET_END;
-    if (gw->conf->recent_ms == 0 || parts->cnt == 0 ||
-        !(gw->backfill = calloc((size_t)parts->cnt, sizeof(*gw->backfill))))
-        return;
-    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_copy(parts);
-    for (int i = 0; i < at->cnt; i++)
-        at->elems[i].offset = cs_wall_ms() - gw->conf->recent_ms; /* a time, for the query */
+    bool resume = gw->fanout_stopped && cs_mono_ms() - gw->fanout_stopped_ms <= GW_RESUME_MAX_MS;
+    int resumed = 0;
+    rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        rd_kafka_topic_partition_t *stop =
+            resume ? rd_kafka_topic_partition_list_find(gw->fanout_stopped, p->topic,
+                                                        p->partition)
+                   : NULL;
+        if (stop && stop->err == RD_KAFKA_RESP_ERR_NO_ERROR && stop->offset >= 0) {
+            p->offset = stop->offset;
+            resumed++;
+            gw_backfill_t *b = gw_backfill_find(was, nwas, p->topic, p->partition);
+            if (b && b->live > stop->offset && gw->backfill)
+                gw->backfill[gw->nbackfill++] = *b;
+            continue;
+        }
+        p->offset = RD_KAFKA_OFFSET_END;
+        if (gw->conf->recent_ms > 0) /* a time, for the query */
+            rd_kafka_topic_partition_list_add(at, p->topic, p->partition)->offset =
+                cs_wall_ms() - gw->conf->recent_ms;
+    }
+    free(was);
+    if (gw->fanout_stopped) {
+        rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
+        gw->fanout_stopped = NULL;
+    }
+    if (resumed)
+        cs_log(CS_LOG_INFO, "kafka", "%d partition(s) go on where the rebalance took them",
+               resumed);
     int64_t deadline = cs_mono_ms() + GW_BACKFILL_TIMEOUT_MS;
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, at, GW_BACKFILL_TIMEOUT_MS);
+    rd_kafka_resp_err_t err = at->cnt && gw->backfill
+                                  ? rd_kafka_offsets_for_times(rk, at, GW_BACKFILL_TIMEOUT_MS)
+                                  : RD_KAFKA_RESP_ERR_NO_ERROR;
     int64_t records = 0;
-    for (int i = 0; !err && i < at->cnt; i++) {
+    int fresh = 0;
+    for (int i = 0; !err && gw->backfill && i < at->cnt; i++) {
         const rd_kafka_topic_partition_t *p = &at->elems[i];
         int64_t lo, hi, left = deadline - cs_mono_ms();
         if (p->err || p->offset < 0 || left <= 0 ||
@@ -153,21 +213,22 @@ static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_
                 RD_KAFKA_RESP_ERR_NO_ERROR ||
             p->offset >= hi)
             continue;
-        parts->elems[i].offset = p->offset;
+        rd_kafka_topic_partition_list_find(parts, p->topic, p->partition)->offset = p->offset;
         gw_backfill_t *b = &gw->backfill[gw->nbackfill++];
         snprintf(b->topic, sizeof(b->topic), "%s", p->topic);
         b->partition = p->partition;
         b->live = hi;
         records += hi - p->offset;
+        fresh++;
     }
     if (err)
         cs_log(CS_LOG_WARN, "kafka", "cannot look up the fan-out's last %lld ms (%s): the "
                "recent records start empty", (long long)gw->conf->recent_ms,
                rd_kafka_err2str(err));
-    else if (gw->nbackfill)
+    else if (fresh)
         cs_log(CS_LOG_INFO, "kafka", "reading the last %lld ms of %d partition(s) (<= %lld "
                "records) into the recent records", (long long)gw->conf->recent_ms,
-               gw->nbackfill, (long long)records);
+               fresh, (long long)records);
     atomic_store(&gw->backfill_until_ms, gw->nbackfill ? cs_mono_ms() + GW_BACKFILL_READY_MS : 0);
     rd_kafka_topic_partition_list_destroy(at);
 }
@@ -175,15 +236,12 @@ static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_
 /* True for a record read only into the store: below its partition's `live` offset. */
 static bool gw_backfill_only(gw_t *gw, const char *topic, int32_t partition, int64_t offset)
 {
-    for (int i = 0; i < gw->nbackfill; i++) {
-        gw_backfill_t *b = &gw->backfill[i];
-        if (b->live < 0 || b->partition != partition || strcmp(b->topic, topic) != 0)
-            continue;
-        if (offset < b->live)
-            return true;
-        b->live = -1; /* caught up: from here on, records are live */
+    gw_backfill_t *b = gw_backfill_find(gw->backfill, gw->nbackfill, topic, partition);
+    if (!b || b->live < 0)
         return false;
-    }
+    if (offset < b->live)
+        return true;
+    b->live = -1; /* caught up: from here on, records are live */
     return false;
 }
 
@@ -234,6 +292,7 @@ static void gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         cs_log(CS_LOG_INFO, "kafka", "reading %d partition(s) of %s", parts->cnt,
                gw->topic_fanout);
     } else {
+        gw_fanout_note_stop(gw, rk, parts);
         rd_kafka_assign(rk, NULL);
         cs_kafka_partitions_revoked(&gw->consumer_kctx, parts);
         atomic_store(&gw->fanout_assigned, false);
@@ -556,6 +615,10 @@ void gw_kafka_stop(gw_t *gw)
     free(gw->backfill);
     gw->backfill = NULL;
     gw->nbackfill = 0;
+    if (gw->fanout_stopped) {
+        rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
+        gw->fanout_stopped = NULL;
+    }
     cs_kafka_ctx_clear(&gw->producer_kctx);
     cs_kafka_ctx_clear(&gw->consumer_kctx);
 }
