@@ -33,7 +33,9 @@
 # FANOUT_OPTS (for the fan-out instances; default "-X transactions=false": at-least-once
 # fan-out, the gateways drop copies by id; "-X transactions=true" measures exactly-once), BG_NICE (niceness of the semantic stages: embed,
 # index and the Qdrant double with BG_SCHED=nice, default 10; 0 = as urgent as delivery),
-# BG_SCHED (idle, the default: those three under SCHED_IDLE; nice: under nice -n BG_NICE), CS_PARTITIONS (per topic,
+# BG_SCHED (idle, the default: those three under SCHED_IDLE; nice: under nice -n BG_NICE),
+# SEARCH (1; 0 = run without the search stages embed, index and the Qdrant double: what
+# delivery and persistence alone cost, for a deployment without search), CS_PARTITIONS (per topic,
 # default 4: scripts/bench-lib.sh says why; an existing topic with another count stops the run).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +59,8 @@ case $BG_SCHED in
   idle) BG=(chrt --idle 0) ;;
   *) die "BG_SCHED must be nice or idle, not '$BG_SCHED'" ;;
 esac
+SEARCH=${SEARCH:-1}
+[[ $SEARCH == 0 || $SEARCH == 1 ]] || die "SEARCH must be 0 or 1, not '$SEARCH'"
 GATEWAYS=${GATEWAYS:-2}
 ROOM_SIZE=${ROOM_SIZE:-30}
 RATE=${RATE:-1}
@@ -91,7 +95,7 @@ print(round(best * 1000, 1))'
 cat >"$RESULTS/meta.json" <<JSON
 {"started":"$(date -u +%FT%TZ)","host":"$(hostname)","cores":$(nproc),"mem_gb":$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo),
  "commit":"$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)","steps":"$STEPS","hold_s":$HOLD,"warmup_s":$WARMUP,"fanouts":$FANOUTS,"bg_nice":$BG_NICE,"bg_sched":"$BG_SCHED","partitions":$CS_PARTITIONS,"fanout_opts":"${FANOUT_OPTS[*]:-}",
- "gateways":$GATEWAYS,"room_size":$ROOM_SIZE,"rate":$RATE,"size":$SIZE,"mode":"$MODE",
+ "search":$SEARCH,"gateways":$GATEWAYS,"room_size":$ROOM_SIZE,"rate":$RATE,"size":$SIZE,"mode":"$MODE",
  "load_before":"$(cut -d' ' -f1-3 /proc/loadavg)","title":"$TITLE",
  "cpu":"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)","calibration_ms":$(calibrate)}
 JSON
@@ -111,9 +115,11 @@ else
   eval "$("$REPO/scripts/services.sh" env)"
   COMP[kafka]=$(cat "$CS_VAR/kafka-$CS_KAFKA_PORT/pid")
   PG_POSTMASTER=$(head -1 "/tmp/chatstream-pg-$CS_PG_PORT/data/postmaster.pid")
-  next_port; qport=$PORT
-  start qdrant-double 0 "${BG[@]}" python3 "$REPO/tests/doubles/qdrant_double.py" --port "$qport"
-  wait_http "http://127.0.0.1:$qport/_double/stats" "the Qdrant double"
+  if [[ $SEARCH == 1 ]]; then
+    next_port; qport=$PORT
+    start qdrant-double 0 "${BG[@]}" python3 "$REPO/tests/doubles/qdrant_double.py" --port "$qport"
+    wait_http "http://127.0.0.1:$qport/_double/stats" "the Qdrant double"
+  fi
   SP=$BUILD/stream-processors
   next_port; p=$PORT; start fanout "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn -X batch.linger.ms=5 "${FANOUT_OPTS[@]}"
   # more instances in the group: each commits its own partitions' transactions, so the
@@ -122,8 +128,10 @@ else
     next_port; p=$PORT; start "fanout-$i" "$p" "$SP/chatstream-fanout" -X admin.port="$p" -X log.level=warn -X batch.linger.ms=5 "${FANOUT_OPTS[@]}"
   done
   next_port; p=$PORT; start persist "$p" "$SP/chatstream-persist" -X admin.port="$p" -X log.level=warn
-  next_port; p=$PORT; start embed "$p" "${BG[@]}" "$SP/chatstream-embed" -X admin.port="$p" -X log.level=warn -X embed.provider=hash
-  next_port; p=$PORT; start index "$p" "${BG[@]}" "$SP/chatstream-index" -X admin.port="$p" -X log.level=warn -X qdrant.urls="http://127.0.0.1:$qport"
+  if [[ $SEARCH == 1 ]]; then
+    next_port; p=$PORT; start embed "$p" "${BG[@]}" "$SP/chatstream-embed" -X admin.port="$p" -X log.level=warn -X embed.provider=hash
+    next_port; p=$PORT; start index "$p" "${BG[@]}" "$SP/chatstream-index" -X admin.port="$p" -X log.level=warn -X qdrant.urls="http://127.0.0.1:$qport"
+  fi
   for name in "${!APORT[@]}"; do
     if [[ ${APORT[$name]} != 0 ]]; then wait_http "http://127.0.0.1:${APORT[$name]}/readyz" "$name"; fi
   done
@@ -141,7 +149,7 @@ GW_LIST=$(IFS=,; echo "${GW_ADDRS[*]}")
 log "pipeline up; gateways $GW_LIST; results in $RESULTS"
 
 index_lag() {  # records the search index trails by (its data outlives runs: compare two)
-  [[ $MODE == double ]] && { echo 0; return; }
+  [[ $MODE == double || $SEARCH == 0 ]] && { echo 0; return; }
   "$ADMIN" -b "$BROKERS" lag chatstream-index chat.vectors 2>/dev/null || echo 0
 }
 persist_lag() {
@@ -194,7 +202,7 @@ for N in $STEPS; do
   done
   lag_s=$(echo "$(date +%s.%N) - $t0" | bc)
   index_behind=$(( $(index_lag) - index_lag_before ))
-  [[ $MODE == double ]] && index_behind=-1  # no index: "not measured" in the report
+  [[ $MODE == double || $SEARCH == 0 ]] && index_behind=-1  # no index: "not measured" in the report
   kill -TERM "$sampler"; wait "$sampler" 2>/dev/null || true
   [[ -s $RESULTS/loadgen-$N.json ]] || { log "loadgen wrote no report for N=$N"; tail -5 "$RESULTS/logs/loadgen-$N.log" >&2; FAILED=1; break; }
   if ! $CAP step --n "$N" --loadgen "$RESULTS/loadgen-$N.json" --samples "$RESULTS/samples-$N.jsonl" \
