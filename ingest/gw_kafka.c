@@ -259,12 +259,12 @@ static void gw_backfill_check(gw_t *gw, int64_t now_ms)
             rd_kafka_topic_partition_list_add(l, gw->backfill[i].topic,
                                               gw->backfill[i].partition);
     if (l->cnt && rd_kafka_position(gw->consumer, l) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        for (int k = 0; k < l->cnt; k++)
-            for (int i = 0; i < gw->nbackfill; i++)
-                if (gw->backfill[i].partition == l->elems[k].partition &&
-                    strcmp(gw->backfill[i].topic, l->elems[k].topic) == 0 &&
-                    l->elems[k].offset >= gw->backfill[i].live)
-                    gw->backfill[i].live = -1;
+        for (int k = 0; k < l->cnt; k++) {
+            gw_backfill_t *b = gw_backfill_find(gw->backfill, gw->nbackfill, l->elems[k].topic,
+                                                l->elems[k].partition);
+            if (b && l->elems[k].offset >= b->live)
+                b->live = -1;
+        }
     int left = 0;
     for (int i = 0; i < gw->nbackfill; i++)
         left += gw->backfill[i].live >= 0;
