@@ -452,20 +452,23 @@ static void *gw_kafka_main(void *arg)
     gw_t *gw = arg;
     while (!atomic_load(&gw->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(gw->consumer, 20);
+        /* The record first, the checks after: the poll that returned it already moved the
+         * partition's position past it, so a backfill check in between would call the
+         * partition through and the record, the backfill's last, would go out as live. */
+        if (m && !m->err)
+            gw_fanout_record(gw, m);
+        else if (m && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            cs_log(CS_LOG_WARN, "kafka", "%s: %s",
+                   m->rkt ? rd_kafka_topic_name(m->rkt) : gw->topic_fanout,
+                   rd_kafka_message_errstr(m));
+        if (m)
+            rd_kafka_message_destroy(m);
         int64_t now_ms = cs_mono_ms();
         gw_dedupe_check(gw, now_ms);
         gw_recent_check(gw, now_ms);
         gw_backfill_check(gw, now_ms);
-        if (!m)
-            continue;
-        if (!m->err)
-            gw_fanout_record(gw, m);
-        else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            cs_log(CS_LOG_WARN, "kafka", "%s: %s",
-                   m->rkt ? rd_kafka_topic_name(m->rkt) : gw->topic_fanout,
-                   rd_kafka_message_errstr(m));
-        rd_kafka_message_destroy(m);
     }
+
     return NULL;
 }
 
