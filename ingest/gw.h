@@ -221,8 +221,9 @@ struct gw {
     int64_t backfill_checked_ms;
     atomic_int_fast64_t backfill_until_ms; /* not ready before this while backfilling; 0: done */
     /* where the fan-out partitions stood when a rebalance took them, and when: given back
-     * soon after, they go on from there (gw_kafka.c; the Kafka thread's callbacks only) */
-    rd_kafka_topic_partition_list_t *fanout_stopped;
+     * soon after, they go on from there; where the last assignment started them (gw_kafka.c;
+     * the Kafka thread's callbacks only) */
+    rd_kafka_topic_partition_list_t *fanout_stopped, *fanout_started;
     int64_t fanout_stopped_ms;
     /* limits shared by all loops (gw_limits.c) */
     struct gw_limits *limits;

@@ -143,8 +143,9 @@ static gw_backfill_t *gw_backfill_find(gw_backfill_t *b, int n, const char *topi
     return NULL;
 }
 
-/* A rebalance takes the partitions: notes where each stood (the next offset to read; none
- * for one nothing was read from since it was given). */
+/* A rebalance takes the partitions: notes where each stood, the next offset to read. One
+ * nothing was read from since it was given has no position; it stands where it was given
+ * (an offset the plan resolved, or none if the plan could not). */
 static void gw_fanout_note_stop(gw_t *gw, rd_kafka_t *rk,
                                 const rd_kafka_topic_partition_list_t *parts)
 {
@@ -155,14 +156,29 @@ static void gw_fanout_note_stop(gw_t *gw, rd_kafka_t *rk,
         rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
         gw->fanout_stopped = NULL;
     }
+    for (int i = 0; gw->fanout_stopped && gw->fanout_started && i < gw->fanout_stopped->cnt;
+         i++) {
+        rd_kafka_topic_partition_t *p = &gw->fanout_stopped->elems[i];
+        const rd_kafka_topic_partition_t *given =
+            rd_kafka_topic_partition_list_find(gw->fanout_started, p->topic, p->partition);
+        if (p->offset < 0 && given && given->offset >= 0) {
+            p->offset = given->offset;
+            p->err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+    }
     gw->fanout_stopped_ms = cs_mono_ms();
+    cs_log(CS_LOG_INFO, "kafka", "a rebalance takes %d partition(s) of the fan-out",
+           parts->cnt);
 }
 
 /* Sets each partition's start. One taken by a rebalance less than GW_RESUME_MAX_MS ago goes
  * on where it stopped (still backfilling if it was). Any other starts fanout.recent.ms back
- * where it has records from then (its end, `live`, noted), else at the end. Blocking Kafka
- * requests, GW_BACKFILL_TIMEOUT_MS for all of them; on any failure a partition simply
- * starts at the end, as before the store. */
+ * where it has records from then, else at its end; either way at an offset, not the
+ * logical end, so that a rebalance before anything is read from it knows where it stood.
+ * The end is the last stable offset (a ListOffsets for "latest" under read_committed, one
+ * request for all the partitions): records of a transaction still open now are news when
+ * it commits, so they are live. Blocking Kafka requests, GW_BACKFILL_TIMEOUT_MS for both;
+ * on a failure a partition simply starts at the end. */
 static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
     gw_backfill_t *was = gw->backfill;
@@ -171,6 +187,8 @@ static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_
     gw->nbackfill = 0;
     bool resume = gw->fanout_stopped && cs_mono_ms() - gw->fanout_stopped_ms <= GW_RESUME_MAX_MS;
     int resumed = 0;
+    /* the fresh partitions: their ends, and their offsets fanout.recent.ms back */
+    rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(parts->cnt);
     rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(parts->cnt);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
@@ -187,9 +205,11 @@ static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_
             continue;
         }
         p->offset = RD_KAFKA_OFFSET_END;
-        if (gw->conf->recent_ms > 0) /* a time, for the query */
-            rd_kafka_topic_partition_list_add(at, p->topic, p->partition)->offset =
-                cs_wall_ms() - gw->conf->recent_ms;
+        /* as times, for the queries: "latest", and fanout.recent.ms ago */
+        rd_kafka_topic_partition_list_add(ends, p->topic, p->partition)->offset =
+            RD_KAFKA_OFFSET_END;
+        rd_kafka_topic_partition_list_add(at, p->topic, p->partition)->offset =
+            cs_wall_ms() - gw->conf->recent_ms;
     }
     free(was);
     if (gw->fanout_stopped) {
@@ -200,36 +220,48 @@ static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_
         cs_log(CS_LOG_INFO, "kafka", "%d partition(s) go on where the rebalance took them",
                resumed);
     int64_t deadline = cs_mono_ms() + GW_BACKFILL_TIMEOUT_MS;
-    rd_kafka_resp_err_t err = at->cnt && gw->backfill
-                                  ? rd_kafka_offsets_for_times(rk, at, GW_BACKFILL_TIMEOUT_MS)
-                                  : RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t err = ends->cnt ? rd_kafka_offsets_for_times(rk, ends,
+                                                                     GW_BACKFILL_TIMEOUT_MS)
+                                        : RD_KAFKA_RESP_ERR_NO_ERROR;
+    int64_t left = deadline - cs_mono_ms();
+    bool window = !err && at->cnt && gw->conf->recent_ms > 0 && gw->backfill && left > 0;
+    rd_kafka_resp_err_t werr = window ? rd_kafka_offsets_for_times(rk, at, (int)left)
+                                      : RD_KAFKA_RESP_ERR_NO_ERROR;
     int64_t records = 0;
     int fresh = 0;
-    for (int i = 0; !err && gw->backfill && i < at->cnt; i++) {
-        const rd_kafka_topic_partition_t *p = &at->elems[i];
-        int64_t lo, hi, left = deadline - cs_mono_ms();
-        if (p->err || p->offset < 0 || left <= 0 ||
-            rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, (int)left) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR ||
-            p->offset >= hi)
+    for (int i = 0; !err && i < ends->cnt; i++) {
+        const rd_kafka_topic_partition_t *e = &ends->elems[i];
+        if (e->err || e->offset < 0)
             continue;
-        rd_kafka_topic_partition_list_find(parts, p->topic, p->partition)->offset = p->offset;
+        const rd_kafka_topic_partition_t *w =
+            rd_kafka_topic_partition_list_find(at, e->topic, e->partition);
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(parts, e->topic, e->partition);
+        p->offset = e->offset;
+        if (!window || werr || !w || w->err || w->offset < 0 || w->offset >= e->offset)
+            continue;
+        p->offset = w->offset;
         gw_backfill_t *b = &gw->backfill[gw->nbackfill++];
-        snprintf(b->topic, sizeof(b->topic), "%s", p->topic);
-        b->partition = p->partition;
-        b->live = hi;
-        records += hi - p->offset;
+        snprintf(b->topic, sizeof(b->topic), "%s", e->topic);
+        b->partition = e->partition;
+        b->live = e->offset;
+        records += e->offset - w->offset;
         fresh++;
     }
-    if (err)
-        cs_log(CS_LOG_WARN, "kafka", "cannot look up the fan-out's last %lld ms (%s): the "
-               "recent records start empty", (long long)gw->conf->recent_ms,
-               rd_kafka_err2str(err));
+    if (err || werr)
+        cs_log(CS_LOG_WARN, "kafka", "cannot look up the fan-out's %s (%s): %s",
+               err ? "ends" : "last records", rd_kafka_err2str(err ? err : werr),
+               err ? "new partitions start at the end, and the recent records empty"
+                   : "the recent records start empty");
     else if (fresh)
         cs_log(CS_LOG_INFO, "kafka", "reading the last %lld ms of %d partition(s) (<= %lld "
                "records) into the recent records", (long long)gw->conf->recent_ms,
                fresh, (long long)records);
     atomic_store(&gw->backfill_until_ms, gw->nbackfill ? cs_mono_ms() + GW_BACKFILL_READY_MS : 0);
+    if (gw->fanout_started)
+        rd_kafka_topic_partition_list_destroy(gw->fanout_started);
+    gw->fanout_started = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_topic_partition_list_destroy(ends);
     rd_kafka_topic_partition_list_destroy(at);
 }
 
@@ -468,7 +500,6 @@ static void *gw_kafka_main(void *arg)
         gw_recent_check(gw, now_ms);
         gw_backfill_check(gw, now_ms);
     }
-
     return NULL;
 }
 
@@ -580,6 +611,7 @@ bool gw_kafka_start(gw_t *gw, char *errstr, size_t errstr_size)
                  rd_kafka_err2str(err));
         return false;
     }
+    cs_log(CS_LOG_INFO, "kafka", "reading the fan-out as consumer group %s", group);
     if (pthread_create(&gw->kafka_thread, NULL, gw_kafka_main, gw) != 0 ||
         pthread_create(&gw_dr_thread, NULL, gw_dr_main, gw) != 0) {
         snprintf(errstr, errstr_size, "cannot start the Kafka threads");
@@ -621,6 +653,10 @@ void gw_kafka_stop(gw_t *gw)
     if (gw->fanout_stopped) {
         rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
         gw->fanout_stopped = NULL;
+    }
+    if (gw->fanout_started) {
+        rd_kafka_topic_partition_list_destroy(gw->fanout_started);
+        gw->fanout_started = NULL;
     }
     cs_kafka_ctx_clear(&gw->producer_kctx);
     cs_kafka_ctx_clear(&gw->consumer_kctx);
