@@ -16,12 +16,11 @@
 it_setup gateway_open_txn_start
 export CHATSTREAM_AUTH_SECRET=it-secret-0123456789abcdef
 fanout=${IT_PREFIX}chat.fanout
-newid() { python3 -c 'import os, time; h = f"{int(time.time() * 1000):012x}"; r = os.urandom(10).hex(); print(f"{h[:8]}-{h[8:]}-7{r[:3]}-8{r[3:6]}-{r[6:18]}")'; }
 record() {  # record <id> <text>: a fan-out record for r0, keyed r0
   printf 'r0\t{"v":1,"id":"%s","room":"r0","user":"sam","cmid":"%s","ts":%s,"text":"%s"}\n' \
     "$1" "$1" "$(date +%s%3N)" "$2"
 }
-c=$(newid)
+c=$(it_uuid7)
 record "$c" "committed before the gateway" | kcat -P -b "$IT_BROKERS" -t "$fanout" -K $'\t' \
   || it_fail "kcat could not produce C"
 # M in a transaction held open until txn-produce's input closes
@@ -31,7 +30,7 @@ mkfifo "$IT_DIR/txn.in"
 txn=$!
 IT_PIDS+=("$txn")
 exec 7>"$IT_DIR/txn.in"
-m=$(newid)
+m=$(it_uuid7)
 record "$m" "in a transaction open while the gateway starts" >&7
 it_wait 30 "M written, its transaction open" "grep -qx 'written 1' '$IT_DIR/txn.out'"
 it_start_gateway 7>&-   # (children must not hold the fifo open)

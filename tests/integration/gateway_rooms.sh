@@ -47,8 +47,7 @@ touch "$sync/c.go"
 step c.done "phase C"
 # Two records written straight to chat.fanout, both keyed math: one for math, one whose
 # envelope says art (a producer that broke the contract).
-newid() { python3 -c 'import os, time; h = f"{int(time.time() * 1000):012x}"; r = os.urandom(10).hex(); print(f"{h[:8]}-{h[8:]}-7{r[:3]}-8{r[3:6]}-{r[6:18]}")'; }
-good=$(newid) bad=$(newid)
+good=$(it_uuid7) bad=$(it_uuid7)
 rej0=$(it_metric "$gw_w" 'chatstream_gateway_rejected_total{reason="bad_request"}')
 now=$(date +%s%3N)
 printf 'math\t{"v":1,"id":"%s","room":"math","user":"sam","cmid":"k1","ts":%s,"text":"well keyed"}\n' "$good" "$now" |

@@ -83,6 +83,12 @@ it_produce() {
   "$IT_BUILD/tools/chatstream-produce" "${args[@]}" || it_fail "chatstream-produce failed"
 }
 
+# it_uuid7: a new message id (UUIDv7, as the gateway assigns them), for records written
+# straight to a topic.
+it_uuid7() {
+  python3 -c 'import os, time; h = f"{int(time.time() * 1000):012x}"; r = os.urandom(10).hex(); print(f"{h[:8]}-{h[8:]}-7{r[:3]}-8{r[3:6]}-{r[6:18]}")'
+}
+
 # it_free_port: a free TCP port on 127.0.0.1.
 it_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
