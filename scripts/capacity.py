@@ -363,6 +363,32 @@ def cmd_step(args):
     return 0
 
 
+# Stacked-chart colours by component, so one component looks the same in every run's chart.
+COLORS = (("gateway", ("#1f77b4", "#6baed6", "#9ecae1", "#c6dbef")), ("kafka", ("#d62728",)),
+          ("postgres", ("#ff7f0e",)), ("fanout", ("#2ca02c",)), ("persist", ("#98df8a",)),
+          ("embed", ("#9467bd",)), ("index", ("#c5b0d5",)), ("ksoftirqd", ("#8c564b",)),
+          ("loadgen", ("#7f7f7f",)), ("qdrant", ("#17becf",)), ("outside", ("#e377c2",)))
+
+
+def stacked_order(comps):
+    """The stacked CPU chart's order, from the bottom: the delivery path, the rest of the
+    server, then what is not the server (so the server's share reads off one edge)."""
+    first = ("gateway", "kafka", "postgres", "fanout", "persist", "embed", "index")
+    return sorted(comps, key=lambda c: (
+        c.startswith(NOT_SERVER), next((i for i, p in enumerate(first) if c.startswith(p)), len(first)), c))
+
+
+def chart_colors(names):
+    used = {}
+    out = []
+    for n in names:
+        prefix, shades = next(((p, sh) for p, sh in COLORS if n.startswith(p)), (n, ("#bcbd22",)))
+        k = used.get(prefix, 0)
+        used[prefix] = k + 1
+        out.append(shades[min(k, len(shades) - 1)])
+    return out
+
+
 GNUPLOT = r"""
 set datafile separator "\t"
 set key top left
@@ -389,11 +415,20 @@ do for [t in "svg pngcairo"] {
   plot "%(dir)s/steps.tsv" using 1:6 with linespoints lw 2 title "deliveries/s", \
        "" using 1:7 with linespoints lw 2 title "sends/s"
   unset logscale y
+  # Stacked: the server's components from the bottom, then what is not the server, so the
+  # top edge is the whole machine and the knee shows where it reaches 2 cores.
   set output "%(dir)s/cpu.".ext
-  set title "CPU per component (cores; the machine has 2)"
+  set title "Where the cores go (stacked; the machine has 2)"
   set ylabel "cores"
+  set yrange [0:2.2]
+  set key outside right top
+  set style fill solid 0.8 noborder
+  colors = "%(colors)s"
+  plot for [i=%(last_col)d:2:-1] "%(dir)s/cpu.tsv" using 1:(sum [j=2:i] column(j)) with filledcurves x1 lc rgb word(colors, i - 1) title columnheader(i), \
+       2 with lines dt 2 lw 2 lc rgb "black" title "2 cores"
+  set key top left
+  set style fill empty
   set yrange [0:*]
-  plot for [i=0:%(ncomp_1)d] "%(dir)s/cpu.tsv" using 1:(column(i+2)) with linespoints lw 2 title columnheader(i+2)
   set output "%(dir)s/cpu-per-delivery.".ext
   set title "CPU per delivered message"
   set ylabel "microseconds"
@@ -423,6 +458,7 @@ def cmd_report(argv):
         capacity = max([s["n"] for s in passed if s["n"] < failed[0]["n"]] or [0])
     first_fail = failed[0] if failed else None
     comps = sorted({c for s in steps for c in s["components"]})
+    stacked = stacked_order(comps)
     hdr = ("%7s %5s %9s %8s %8s %8s %9s %10s %8s %8s %8s %8s %8s %-14s %s" %
            ("users", "ok", "deliv/s", "p50 ms", "p99 ms", "max ms", "join p99", "srv us/d",
             "lg us/d", "fr/write", "loop p99", "busy", "others", "top (cores)", "failed criteria"))
@@ -494,12 +530,13 @@ def cmd_report(argv):
                 s["server_cpu_us_per_delivery"] or "NaN", s["loadgen_cpu_us_per_delivery"]))
     with open(os.path.join(d, "cpu.tsv"), "w") as f:
         # the last column is everyone else's CPU on this shared machine: the noise
-        f.write("n\t" + "\t".join(comps) + "\toutside the benchmark\n")
+        f.write("n\t" + "\t".join(stacked) + "\toutside the benchmark\n")
         for s in steps:
-            f.write("%d\t" % s["n"] + "\t".join("%.3f" % s["components"].get(c, {}).get("cores", 0) for c in comps)
+            f.write("%d\t" % s["n"] + "\t".join("%.3f" % s["components"].get(c, {}).get("cores", 0) for c in stacked)
                     + "\t%.3f\n" % s["others_cores"])
     title = meta.get("title", "2 cores, everything on one machine")
-    script = GNUPLOT % {"dir": d, "title": title, "ncomp_1": len(comps)}
+    script = GNUPLOT % {"dir": d, "title": title, "last_col": len(stacked) + 2,
+                        "colors": " ".join(chart_colors(stacked + ["outside"]))}
     with open(os.path.join(d, "charts.gp"), "w") as f:
         f.write(script)
     try:

@@ -2,7 +2,8 @@
 """test_capacity.py — the capacity report's numbers from saved /metrics pages
 (scripts/capacity.py): frames per write and the gateways' event-loop delay over a step,
 from the pages scraped just before and just after it, with quantiles computed the way
-Prometheus's histogram_quantile does (so the report and the dashboard agree)."""
+Prometheus's histogram_quantile does (so the report and the dashboard agree); and the
+stacked CPU chart's order and colours."""
 import importlib.util
 import os
 import sys
@@ -79,6 +80,18 @@ check("no pressure without PSI", capacity.cpu_pressure({"t": 10.0, "psi": None},
 w = capacity.runq_wait_s(os.getpid())
 check("runq_wait_s of this process is a number >= 0", w is not None and w >= 0, True)
 check("runq_wait_s of a pid that does not exist", capacity.runq_wait_s(2 ** 22 + 12345), None)
+
+# the stacked CPU chart: the delivery path at the bottom, what is not the server on top
+check("stacked order",
+      capacity.stacked_order(["qdrant-double", "embed", "loadgen", "kafka", "gateway-2",
+                              "persist", "gateway-1", "postgres", "ksoftirqd", "fanout"]),
+      ["gateway-1", "gateway-2", "kafka", "postgres", "fanout", "persist", "embed",
+       "ksoftirqd", "loadgen", "qdrant-double"])
+c = capacity.chart_colors(["gateway-1", "gateway-2", "kafka", "outside"])
+check("two gateways, two shades", c[0] != c[1], True)
+check("a component has its colour wherever it stands",
+      capacity.chart_colors(["kafka"])[0] == c[2], True)
+check("every colour a #rrggbb gnuplot reads", all(len(x) == 7 and x[0] == "#" for x in c), True)
 
 print("%d failure(s)" % len(failures))
 sys.exit(1 if failures else 0)
