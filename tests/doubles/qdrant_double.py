@@ -21,10 +21,13 @@ smaller is better, reported as the distance). Filters: must / should / must_not,
 with match value / any / except, range gt/gte/lt/lte, has_id, is_empty.
 wait=true answers after the change is applied and written to --data (an append-only log
 replayed at start), so `kill -9` and a restart keep every acknowledged point.
+Vectors are kept as 32-bit floats, as Qdrant keeps them: a point's vector costs 4 bytes a
+dimension (a list of Python floats cost ~32, and a benchmark's index stage filled 8 GB).
 
 Test controls: see double_common.py.
 """
 import argparse
+import array
 import json
 import math
 import os
@@ -35,7 +38,7 @@ import uuid
 from double_common import DoubleHandler, serve
 
 LOCK = threading.RLock()
-COLLECTIONS = {}   # name -> {"size", "distance", "points": {id: (vec, payload, version)}, "indexes": {}}
+COLLECTIONS = {}   # name -> {"size", "distance", "points": {id: (vec as array('f'), payload, version)}, "indexes": {}}
 OP = [0]
 LOG = [None]
 
@@ -202,7 +205,7 @@ def apply(op, replay=False):
     elif kind == "upsert":
         col = COLLECTIONS[op["c"]]
         for pid, vec, payload in op["points"]:
-            col["points"][pid] = (vec, payload, op["version"])
+            col["points"][pid] = (array.array("f", vec), payload, op["version"])
     if not replay:
         log_op(op)
 
@@ -360,7 +363,7 @@ class QdrantHandler(DoubleHandler):
                 if sel is not None:
                     p["payload"] = sel
                 if req.get("with_vector"):
-                    p["vector"] = vec
+                    p["vector"] = vec.tolist()
                 out.append(p)
             return {"points": out, "next_page_offset": nxt}
         return None
