@@ -143,19 +143,25 @@ static gw_backfill_t *gw_backfill_find(gw_backfill_t *b, int n, const char *topi
     return NULL;
 }
 
+/* Puts `with` (NULL: nothing) in a slot of partition lists the Kafka thread keeps, freeing
+ * what was there. */
+static void gw_parts_replace(rd_kafka_topic_partition_list_t **slot,
+                             rd_kafka_topic_partition_list_t *with)
+{
+    if (*slot)
+        rd_kafka_topic_partition_list_destroy(*slot);
+    *slot = with;
+}
+
 /* A rebalance takes the partitions: notes where each stood, the next offset to read. One
  * nothing was read from since it was given has no position; it stands where it was given
  * (an offset the plan resolved, or none if the plan could not). */
 static void gw_fanout_note_stop(gw_t *gw, rd_kafka_t *rk,
                                 const rd_kafka_topic_partition_list_t *parts)
 {
-    if (gw->fanout_stopped)
-        rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
-    gw->fanout_stopped = rd_kafka_topic_partition_list_copy(parts);
-    if (rd_kafka_position(rk, gw->fanout_stopped) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
-        gw->fanout_stopped = NULL;
-    }
+    gw_parts_replace(&gw->fanout_stopped, rd_kafka_topic_partition_list_copy(parts));
+    if (rd_kafka_position(rk, gw->fanout_stopped) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        gw_parts_replace(&gw->fanout_stopped, NULL);
     for (int i = 0; gw->fanout_stopped && gw->fanout_started && i < gw->fanout_stopped->cnt;
          i++) {
         rd_kafka_topic_partition_t *p = &gw->fanout_stopped->elems[i];
@@ -212,10 +218,7 @@ static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_
             cs_wall_ms() - gw->conf->recent_ms;
     }
     free(was);
-    if (gw->fanout_stopped) {
-        rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
-        gw->fanout_stopped = NULL;
-    }
+    gw_parts_replace(&gw->fanout_stopped, NULL);
     if (resumed)
         cs_log(CS_LOG_INFO, "kafka", "%d partition(s) go on where the rebalance took them",
                resumed);
@@ -258,9 +261,7 @@ static void gw_backfill_plan(gw_t *gw, rd_kafka_t *rk, rd_kafka_topic_partition_
                "records) into the recent records", (long long)gw->conf->recent_ms,
                fresh, (long long)records);
     atomic_store(&gw->backfill_until_ms, gw->nbackfill ? cs_mono_ms() + GW_BACKFILL_READY_MS : 0);
-    if (gw->fanout_started)
-        rd_kafka_topic_partition_list_destroy(gw->fanout_started);
-    gw->fanout_started = rd_kafka_topic_partition_list_copy(parts);
+    gw_parts_replace(&gw->fanout_started, rd_kafka_topic_partition_list_copy(parts));
     rd_kafka_topic_partition_list_destroy(ends);
     rd_kafka_topic_partition_list_destroy(at);
 }
@@ -650,14 +651,8 @@ void gw_kafka_stop(gw_t *gw)
     free(gw->backfill);
     gw->backfill = NULL;
     gw->nbackfill = 0;
-    if (gw->fanout_stopped) {
-        rd_kafka_topic_partition_list_destroy(gw->fanout_stopped);
-        gw->fanout_stopped = NULL;
-    }
-    if (gw->fanout_started) {
-        rd_kafka_topic_partition_list_destroy(gw->fanout_started);
-        gw->fanout_started = NULL;
-    }
+    gw_parts_replace(&gw->fanout_stopped, NULL);
+    gw_parts_replace(&gw->fanout_started, NULL);
     cs_kafka_ctx_clear(&gw->producer_kctx);
     cs_kafka_ctx_clear(&gw->consumer_kctx);
 }
