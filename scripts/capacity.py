@@ -35,8 +35,10 @@ NOT_SERVER = ("loadgen", "qdrant-double", "ksoftirqd")
 
 
 def proc_stat(pid):
-    """(cpu seconds, rss KiB, ppid, cpu seconds of its reaped children) of a pid, or None
-    if it is gone."""
+    """(cpu seconds, rss KiB, ppid, cpu seconds of its reaped children, of the cpu seconds
+    those in the kernel, of the children's those in the kernel) of a pid, or None if it is
+    gone. The kernel's part (stime) is where a loopback send() is paid: on this machine most
+    of a delivery's cost, and the same for any server, so the report shows it apart."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             s = f.read()
@@ -46,7 +48,7 @@ def proc_stat(pid):
     # rest[0] is field 3 (state); utime=14, stime=15, cutime=16, cstime=17, rss=24
     # (1-based) -> rest[11], rest[12], rest[13], rest[14], rest[21]
     return ((int(rest[11]) + int(rest[12])) / HZ, int(rest[21]) * PAGE_KB, int(rest[1]),
-            (int(rest[13]) + int(rest[14])) / HZ)
+            (int(rest[13]) + int(rest[14])) / HZ, int(rest[12]) / HZ, int(rest[14]) / HZ)
 
 
 def runq_wait_s(pid):
@@ -91,11 +93,11 @@ def machine_busy():
 
 
 def pg_tree(postmaster):
-    """PostgreSQL's CPU and RSS: the postmaster and its live children, plus the CPU of the
+    """PostgreSQL's CPU, RSS and CPU in the kernel: the postmaster and its live children, plus the CPU of the
     children it has reaped — without that, a backend or autovacuum worker that exits inside
     a step takes its CPU out of the sum, and the step could show PostgreSQL at -0.016 cores
     (it did, once, in stop 17's ramps)."""
-    cpu, rss = 0.0, 0
+    cpu, rss, sys_s = 0.0, 0, 0.0
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -103,8 +105,9 @@ def pg_tree(postmaster):
         st = proc_stat(pid)
         if st and (pid == postmaster or st[2] == postmaster):
             cpu += st[0] + (st[3] if pid == postmaster else 0)
+            sys_s += st[4] + (st[5] if pid == postmaster else 0)
             rss += st[1]
-    return cpu, rss
+    return cpu, rss, sys_s
 
 
 def cmd_sample(argv):
@@ -140,16 +143,17 @@ def cmd_sample(argv):
                    "p": {}, "w": {}}
             for name, pid in comps.items():
                 st = proc_stat(pid)
-                if st:
-                    rec["p"][name] = [round(st[0], 3), st[1]]
+                if st:  # [cpu s, rss KiB, of the cpu s those in the kernel]
+                    rec["p"][name] = [round(st[0], 3), st[1], round(st[4], 3)]
                 w = runq_wait_s(pid)
                 if w is not None:
                     rec["w"][name] = round(w, 4)
             if pg:
-                c, r = pg_tree(pg)
-                rec["p"]["postgres"] = [round(c, 3), r]
+                c, r, k = pg_tree(pg)
+                rec["p"]["postgres"] = [round(c, 3), r, round(k, 3)]
             if softirqd:
-                rec["p"]["ksoftirqd"] = [round(sum((proc_stat(p) or (0, 0, 0))[0] for p in softirqd), 3), 0]
+                c = round(sum((proc_stat(p) or (0,))[0] for p in softirqd), 3)
+                rec["p"]["ksoftirqd"] = [c, 0, c]
             f.write(json.dumps(rec) + "\n")
             f.flush()
             if stop or time.monotonic() > t_end:
@@ -262,6 +266,15 @@ def cpu_pressure(s0, s1):
     return round((s1["psi"] - s0["psi"]) / (s1["t"] - s0["t"]), 3)
 
 
+def kernel_s(comps, which):
+    """The kernel's CPU seconds (stime) summed over the components `which` picks, or None
+    when one of them was sampled without it (or none was sampled at all)."""
+    picked = [c for k, c in comps.items() if which(k)]
+    if not picked or any("kernel_s" not in c for c in picked):
+        return None
+    return sum(c["kernel_s"] for c in picked)
+
+
 def cmd_step(args):
     a = dict(zip(args[::2], args[1::2]))
     n = int(a["--n"])
@@ -285,10 +298,14 @@ def cmd_step(args):
         rss = max([smp["p"][name][1] for smp in have if t0 - 1 <= smp["t"] <= t1 + 1] or [0])
         comps[name] = {"cpu_s": round(c1 - c0, 3), "cores": round((c1 - c0) / span, 3),
                        "rss_mb": round(rss / 1024, 1)}
+        if len(a0["p"][name]) > 2 and len(a1["p"][name]) > 2:  # older samples lack it
+            comps[name]["kernel_s"] = round(a1["p"][name][2] - a0["p"][name][2], 3)
         wait = runq_wait(a0, a1, name)
         if wait is not None:
             comps[name]["runq_wait"] = wait
     server_cpu = sum(c["cpu_s"] for k, c in comps.items() if not k.startswith(NOT_SERVER))
+    server_kernel = kernel_s(comps, lambda k: not k.startswith(NOT_SERVER))
+    loadgen_kernel = kernel_s(comps, lambda k: k == "loadgen")
     ours = sum(c["cpu_s"] for c in comps.values())
     busy = s1["busy"] - s0["busy"]
     delivered = lg["delivered"]
@@ -350,6 +367,12 @@ def cmd_step(args):
         "server_cpu_s": round(server_cpu, 3),
         "server_cpu_us_per_delivery": round(server_cpu / delivered * 1e6, 3) if delivered else None,
         "loadgen_cpu_us_per_delivery": lg["loadgen_cpu_us_per_delivery"],
+        # of those, what the kernel charged (system time: the sockets' sends, receives and
+        # wake-ups), from the same /proc samples as the components' CPU
+        "server_kernel_us_per_delivery":
+            round(server_kernel / delivered * 1e6, 3) if delivered and server_kernel is not None else None,
+        "loadgen_kernel_us_per_delivery":
+            round(loadgen_kernel / delivered * 1e6, 3) if delivered and loadgen_kernel is not None else None,
         "machine_cores_busy": round(busy / wall, 3),
         "cpu_pressure": cpu_pressure(s0, s1),
         "others_cores": round(max(busy - ours, 0) / wall, 3),
@@ -361,6 +384,18 @@ def cmd_step(args):
                                             "server_cpu_us_per_delivery", "frames_per_write",
                                             "top_component")}))
     return 0
+
+
+def num(v):
+    """A figure for the report's table; '-' for one the step does not have."""
+    return "%.2f" % v if v is not None else "-"
+
+
+def kernel_share(comp):
+    """'71%' of a component's CPU in the kernel over a step; '-' without the figure."""
+    if "kernel_s" not in comp or comp.get("cpu_s", 0) <= 0:
+        return "-"
+    return "%.0f%%" % (100 * comp["kernel_s"] / comp["cpu_s"])
 
 
 # Stacked-chart colours by component, so one component looks the same in every run's chart.
@@ -426,16 +461,16 @@ do for [t in "svg pngcairo"] {
   colors = "%(colors)s"
   plot for [i=%(last_col)d:2:-1] "%(dir)s/cpu.tsv" using 1:(sum [j=2:i] column(j)) with filledcurves x1 lc rgb word(colors, i - 1) title columnheader(i), \
        2 with lines dt 2 lw 2 lc rgb "black" title "2 cores"
-  set key top left
+  set key inside top right
   set style fill empty
   set yrange [0:*]
   set output "%(dir)s/cpu-per-delivery.".ext
   set title "CPU per delivered message"
   set ylabel "microseconds"
-  plot "%(dir)s/steps.tsv" using 1:8 with linespoints lw 2 title "server (all processes)", \
-       "" using 1:9 with linespoints lw 2 title "loadgen", \
-       3 with lines dt 2 lc rgb "red" title "server target 3 us", \
-       2 with lines dt 3 lc rgb "blue" title "loadgen target 2 us"
+  plot "%(dir)s/steps.tsv" using 1:8 with linespoints lw 2 lc rgb "#1f77b4" title "server (all processes)", \
+       %(server_kernel)s"" using 1:9 with linespoints lw 2 lc rgb "#ff7f0e" title "loadgen", \
+       %(loadgen_kernel)s       3 with lines dt 4 lc rgb "#1f77b4" title "server target 3 us", \
+       2 with lines dt 4 lc rgb "#ff7f0e" title "loadgen target 2 us"
   set yrange [*:*]
 }
 """
@@ -459,19 +494,20 @@ def cmd_report(argv):
     first_fail = failed[0] if failed else None
     comps = sorted({c for s in steps for c in s["components"]})
     stacked = stacked_order(comps)
-    hdr = ("%7s %5s %9s %8s %8s %8s %9s %10s %8s %8s %8s %8s %8s %-14s %s" %
+    hdr = ("%7s %5s %9s %8s %8s %8s %9s %10s %9s %8s %8s %8s %8s %8s %8s %-14s %s" %
            ("users", "ok", "deliv/s", "p50 ms", "p99 ms", "max ms", "join p99", "srv us/d",
-            "lg us/d", "fr/write", "loop p99", "busy", "others", "top (cores)", "failed criteria"))
+            "(kernel)", "lg us/d", "(kernel)", "fr/write", "loop p99", "busy", "others",
+            "top (cores)", "failed criteria"))
     print(hdr)
     print("-" * len(hdr))
     for s in steps:
         lag = s.get("loop_lag_ms")
-        print("%7d %5s %9.0f %8.1f %8.1f %8.1f %9.1f %10s %8.2f %8s %8s %8.2f %8.2f %-14s %s" % (
+        print("%7d %5s %9.0f %8.1f %8.1f %8.1f %9.1f %10s %9s %8.2f %8s %8s %8s %8.2f %8.2f %-14s %s" % (
             s["n"], "yes" if s["ok"] else "NO", s["deliveries_per_s"], s["p50_ms"], s["p99_ms"],
             s["max_ms"], s.get("join_p99_ms") or 0.0,
-            "%.2f" % s["server_cpu_us_per_delivery"] if s["server_cpu_us_per_delivery"] else "-",
-            s["loadgen_cpu_us_per_delivery"],
-            "%.2f" % s["frames_per_write"] if s.get("frames_per_write") else "-",
+            num(s["server_cpu_us_per_delivery"]), num(s.get("server_kernel_us_per_delivery")),
+            s["loadgen_cpu_us_per_delivery"], num(s.get("loadgen_kernel_us_per_delivery")),
+            num(s.get("frames_per_write")),
             "%.1f" % lag["p99"] if lag else "-",
             s["machine_cores_busy"], s["others_cores"],
             "%s %.2f" % (s["top_component"], s["top_cores"]), "; ".join(s["fails"])))
@@ -480,6 +516,12 @@ def cmd_report(argv):
     print("%7s " % "users" + " ".join("%10s" % c[:10] for c in comps))
     for s in steps:
         print("%7d " % s["n"] + " ".join("%10.2f" % s["components"].get(c, {}).get("cores", 0) for c in comps))
+    if any("kernel_s" in c for s in steps for c in s["components"].values()):
+        # system time: on loopback a send() also runs the receiver's TCP input and wake-up
+        print("per component, share of its CPU spent in the kernel (system time):")
+        print("%7s " % "users" + " ".join("%10s" % c[:10] for c in comps))
+        for s in steps:
+            print("%7d " % s["n"] + " ".join("%10s" % kernel_share(s["components"].get(c, {})) for c in comps))
     if any("runq_wait" in c for s in steps for c in s["components"].values()):
         # CPU time says what a process got; this says what it waited for and did not get
         print("per component, threads waiting for a CPU (run queue, average over each step); "
@@ -491,9 +533,10 @@ def cmd_report(argv):
                           if "runq_wait" in s["components"].get(c, {}) else "-") for c in comps)
                 + " %10s" % ("%.2f" % s["cpu_pressure"] if s.get("cpu_pressure") is not None else "-"))
     if any(s.get("index_lag", -1) >= 0 for s in steps):
-        # background work, not a criterion: how far search indexing trails when a step ends
-        print("search index fell behind by (records, during each step): " + ", ".join(
-            "%d users %d" % (s["n"], s.get("index_lag", -1)) for s in steps))
+        # background work, not a criterion: how the search index's backlog changed over each
+        # step (it can shrink: a quieter step lets indexing catch up on an earlier one's)
+        print("search index backlog, change over each step (records; + fell behind, - caught "
+              "up): " + ", ".join("%d users %+d" % (s["n"], s.get("index_lag", -1)) for s in steps))
     print()
     ref = first_fail or steps[-1]
     summary = {
@@ -507,6 +550,10 @@ def cmd_report(argv):
             next((s["server_cpu_us_per_delivery"] for s in steps if s["n"] == capacity), None),
         "loadgen_cpu_us_per_delivery_at_capacity":
             next((s["loadgen_cpu_us_per_delivery"] for s in steps if s["n"] == capacity), None),
+        "server_kernel_us_per_delivery_at_capacity":
+            next((s.get("server_kernel_us_per_delivery") for s in steps if s["n"] == capacity), None),
+        "loadgen_kernel_us_per_delivery_at_capacity":
+            next((s.get("loadgen_kernel_us_per_delivery") for s in steps if s["n"] == capacity), None),
         "meta": meta, "steps": steps,
     }
     json.dump(summary, open(os.path.join(d, "capacity.json"), "w"), indent=1)
@@ -522,12 +569,14 @@ def cmd_report(argv):
               "lower is faster)" % (meta.get("cpu") or "?", meta.get("cores", "?"),
                                     meta["calibration_ms"]))
     with open(os.path.join(d, "steps.tsv"), "w") as f:
-        f.write("n\tok\tp50\tp99\tp999\tdeliveries\tsends\tsrv_us\tlg_us\n")
+        f.write("n\tok\tp50\tp99\tp999\tdeliveries\tsends\tsrv_us\tlg_us\tsrv_kernel_us\tlg_kernel_us\n")
         for s in steps:
-            f.write("%d\t%d\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%s\t%.3f\n" % (
+            f.write("%d\t%d\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%s\t%.3f\t%s\t%s\n" % (
                 s["n"], s["ok"], max(s["p50_ms"], 0.01), max(s["p99_ms"], 0.01),
                 max(s["p999_ms"], 0.01), s["deliveries_per_s"], s["sends_per_s"],
-                s["server_cpu_us_per_delivery"] or "NaN", s["loadgen_cpu_us_per_delivery"]))
+                s["server_cpu_us_per_delivery"] or "NaN", s["loadgen_cpu_us_per_delivery"],
+                s.get("server_kernel_us_per_delivery") or "NaN",
+                s.get("loadgen_kernel_us_per_delivery") or "NaN"))
     with open(os.path.join(d, "cpu.tsv"), "w") as f:
         # the last column is everyone else's CPU on this shared machine: the noise
         f.write("n\t" + "\t".join(stacked) + "\toutside the benchmark\n")
@@ -535,8 +584,17 @@ def cmd_report(argv):
             f.write("%d\t" % s["n"] + "\t".join("%.3f" % s["components"].get(c, {}).get("cores", 0) for c in stacked)
                     + "\t%.3f\n" % s["others_cores"])
     title = meta.get("title", "2 cores, everything on one machine")
+    # runs sampled before the kernel's part was recorded have no such lines (gnuplot stops
+    # at a column with no number in it)
+    def kernel_line(col, key, who, color):
+        if all(s.get(key) is None for s in steps):
+            return ""
+        return ('"" using 1:%d with linespoints lw 1 dt 2 lc rgb "%s" title "%s, of it in the '
+                'kernel", \\\n       ' % (col, color, who))
     script = GNUPLOT % {"dir": d, "title": title, "last_col": len(stacked) + 2,
-                        "colors": " ".join(chart_colors(stacked + ["outside"]))}
+                        "colors": " ".join(chart_colors(stacked + ["outside"])),
+                        "server_kernel": kernel_line(10, "server_kernel_us_per_delivery", "server", "#1f77b4"),
+                        "loadgen_kernel": kernel_line(11, "loadgen_kernel_us_per_delivery", "loadgen", "#ff7f0e")}
     with open(os.path.join(d, "charts.gp"), "w") as f:
         f.write(script)
     try:

@@ -2,8 +2,8 @@
 """test_capacity.py — the capacity report's numbers from saved /metrics pages
 (scripts/capacity.py): frames per write and the gateways' event-loop delay over a step,
 from the pages scraped just before and just after it, with quantiles computed the way
-Prometheus's histogram_quantile does (so the report and the dashboard agree); and the
-stacked CPU chart's order and colours."""
+Prometheus's histogram_quantile does (so the report and the dashboard agree); the
+kernel's part of the components' CPU; and the stacked CPU chart's order and colours."""
 import importlib.util
 import os
 import sys
@@ -80,6 +80,55 @@ check("no pressure without PSI", capacity.cpu_pressure({"t": 10.0, "psi": None},
 w = capacity.runq_wait_s(os.getpid())
 check("runq_wait_s of this process is a number >= 0", w is not None and w >= 0, True)
 check("runq_wait_s of a pid that does not exist", capacity.runq_wait_s(2 ** 22 + 12345), None)
+
+# the kernel's part of the CPU (system time), summed over the components asked for
+comps = {"gateway-1": {"cpu_s": 4.0, "kernel_s": 3.0}, "kafka": {"cpu_s": 2.0, "kernel_s": 0.5},
+         "loadgen": {"cpu_s": 3.0, "kernel_s": 2.4}}
+server = lambda k: not k.startswith(capacity.NOT_SERVER)
+check("server's kernel seconds: gateway-1 3.0 + kafka 0.5", capacity.kernel_s(comps, server), 3.5)
+check("the loadgen's alone", capacity.kernel_s(comps, lambda k: k == "loadgen"), 2.4)
+check("a component sampled without it: no figure (not a partial sum)",
+      capacity.kernel_s(dict(comps, persist={"cpu_s": 1.0}), server), None)
+check("nothing picked: no figure", capacity.kernel_s(comps, lambda k: k == "index"), None)
+check("kernel share printed", capacity.kernel_share(comps["gateway-1"]), "75%")
+check("kernel share without the figure", capacity.kernel_share({"cpu_s": 1.0}), "-")
+check("kernel share of an idle component", capacity.kernel_share({"cpu_s": 0.0, "kernel_s": 0.0}), "-")
+# against this machine's /proc: stime is part of the CPU, never more
+st = capacity.proc_stat(os.getpid())
+check("proc_stat: kernel seconds within the CPU seconds", st is not None and 0 <= st[4] <= st[0], True)
+
+# the report's tables: each per-component table prints when its steps have the figure,
+# whether or not they have the others (runs sampled before the kernel's part have run-queue
+# waits but no kernel seconds)
+import contextlib
+import io
+import json
+
+
+def report_of(components):
+    step = {"n": 500, "ok": True, "fails": [], "saturated": "nothing", "deliveries_per_s": 100.0,
+            "sends_per_s": 10.0, "p50_ms": 1.0, "p99_ms": 2.0, "p999_ms": 3.0, "max_ms": 4.0,
+            "join_p99_ms": 1.0, "server_cpu_us_per_delivery": 8.0,
+            "loadgen_cpu_us_per_delivery": 3.0, "frames_per_write": None, "loop_lag_ms": None,
+            "machine_cores_busy": 1.0, "others_cores": 0.0, "top_component": "kafka",
+            "top_cores": 0.5, "components": components, "index_lag": -1}
+    with tempfile.TemporaryDirectory() as d:
+        for n in (500, 1000):  # two, so the charts have an x range
+            with open(os.path.join(d, "step-%d.json" % n), "w") as f:
+                json.dump(dict(step, n=n), f)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            capacity.cmd_report([d])
+        return out.getvalue()
+
+
+old = report_of({"kafka": {"cpu_s": 2.0, "cores": 0.5, "runq_wait": 0.25}})
+check("a run without kernel seconds: its run-queue table", "threads waiting for a CPU" in old, True)
+check("...and no kernel table", "spent in the kernel" in old, False)
+new = report_of({"kafka": {"cpu_s": 2.0, "cores": 0.5, "kernel_s": 0.5}})
+check("kernel seconds without run-queue waits: the kernel table", "spent in the kernel" in new, True)
+check("...with kafka's share", "25%" in new, True)
+check("...and no run-queue table", "threads waiting for a CPU" in new, False)
 
 # the stacked CPU chart: the delivery path at the bottom, what is not the server on top
 check("stacked order",
