@@ -14,7 +14,7 @@
 . "$(dirname "$0")/cluster_lib.sh"
 
 NAME=cluster_two_regions
-RG_PREFIX="it_${NAME}_$$."
+RG_PREFIX="it_${NAME}_$IT_RUN_ID."
 RG_VAR=$(mktemp -d "/tmp/rg_$NAME.XXXXXX")
 export CS_VAR=$RG_VAR CS_REGION_A_PORT=${CS_REGION_A_PORT:-29500} CS_REGION_B_PORT=${CS_REGION_B_PORT:-29600} CS_REGION_NODES=1
 export CS_TOPIC_PREFIX=$RG_PREFIX CS_MM2_TOPICS="${RG_PREFIX//./\\.}chat\\.fanout"
@@ -38,7 +38,7 @@ IT_BROKERS=$A
 it_setup "$NAME"                         # region a's topics (again, idempotent) and database
 [[ $IT_PREFIX == "$RG_PREFIX" ]] || it_fail "prefix $IT_PREFIX != $RG_PREFIX"
 DB_A=$IT_DB DB_B=${IT_DB}_b
-it_psql -d chatstream -c "CREATE DATABASE $DB_B" || it_fail "cannot create $DB_B"
+it_create_db "$DB_B"
 dsn() { echo "host=127.0.0.1 port=$CS_PG_PORT dbname=$1 user=chatstream"; }
 rows() { it_psql -d "$1" -tAc "SELECT count(*) FROM messages" 2>/dev/null || echo -1; }
 FANOUT=${IT_PREFIX}chat.fanout

@@ -7,9 +7,12 @@
 #   it_wait 120 "rows == 100000" '[[ $(it_rows) -eq 100000 ]]'
 #   it_assert_eq "$(it_rows)" 100000 "rows after replay"
 #
-# Each test gets its own topic prefix (it_<name>_<pid>.; use it in group ids too: a group
+# Each test gets its own topic prefix (it_<name>_<run id>.; use it in group ids too: a group
 # shared with a killed run waits out the dead member's session) and its own database, so
-# tests never see each other's data. Kafka and PostgreSQL are the ones started by
+# tests never see each other's data. The run id is the pid plus random bits: PostgreSQL's
+# data directory outlives a run (it is under /tmp), and on a fresh machine pids repeat from
+# run to run, so a pid alone once met a database a failed earlier run had left (CI, stop 25:
+# "database it_gateway_coalesce_3781 already exists"). A passing test drops its databases. Kafka and PostgreSQL are the ones started by
 # `scripts/services.sh start` (the ctest fixture "services"), found through the same
 # CS_KAFKA_PORT / CS_PG_PORT variables. Every process a test starts is killed on exit.
 set -euo pipefail
@@ -21,6 +24,8 @@ CS_KAFKA_PORT=${CS_KAFKA_PORT:-19092}
 CS_PG_PORT=${CS_PG_PORT:-15432}
 IT_BROKERS=127.0.0.1:$CS_KAFKA_PORT
 IT_PIDS=()
+IT_RUN_ID=${IT_RUN_ID:-$$_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')}
+IT_DBS=()
 
 it_log() { printf '[%s %s] %s\n' "$(date +%T)" "${IT_NAME:-it}" "$*" >&2; }
 it_fail() { it_log "FAIL: $*"; it_dump_logs; exit 1; }
@@ -50,26 +55,38 @@ it_cleanup() {
   wait 2>/dev/null || true
   # A test library's own cleanup (e.g. cluster_lib.sh stops its brokers), given the status.
   [[ -n ${IT_CLEANUP_HOOK:-} ]] && { "$IT_CLEANUP_HOOK" "$rc" || true; }
-  if [[ $rc -eq 0 && -n ${IT_DIR:-} ]]; then rm -rf "$IT_DIR"; fi
+  if [[ $rc -eq 0 ]]; then
+    [[ -n ${IT_DIR:-} ]] && rm -rf "$IT_DIR"
+    # a failed test keeps its databases beside its logs, for the post-mortem
+    for db in "${IT_DBS[@]}"; do
+      it_psql -d chatstream -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+  fi
   [[ $rc -ne 0 && -n ${IT_DIR:-} ]] && it_log "logs kept in $IT_DIR"
   exit $rc
 }
 
 it_psql() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CS_PG_PORT" -U chatstream "$@"; }
 
+# it_create_db <name>: a new database, dropped when the test passes.
+it_create_db() {
+  it_psql -d chatstream -c "CREATE DATABASE $1" >/dev/null || it_fail "cannot create database $1"
+  IT_DBS+=("$1")
+}
+
 # it_setup <name>: topics with a unique prefix, a fresh database, a scratch dir.
 it_setup() {
   IT_NAME=$1
   IT_DIR=$(mktemp -d "/tmp/it_${IT_NAME}.XXXXXX")
-  IT_PREFIX="it_${IT_NAME}_$$."
-  IT_DB="it_${IT_NAME}_$$"
+  IT_PREFIX="it_${IT_NAME}_$IT_RUN_ID."
+  IT_DB="it_${IT_NAME}_$IT_RUN_ID"
   trap it_cleanup EXIT
   "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" wait 30 || it_fail "no Kafka at $IT_BROKERS"
   for t in chat.messages chat.fanout chat.vectors; do
     "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "$IT_PREFIX$t" "${IT_PARTITIONS:-12}" "${IT_REPLICAS:-1}"
   done
   "$IT_BUILD/tools/chatstream-admin" -b "$IT_BROKERS" create-topic "${IT_PREFIX}chat.dlq" 3 "${IT_REPLICAS:-1}"
-  it_psql -d chatstream -c "CREATE DATABASE $IT_DB" || it_fail "cannot create database $IT_DB"
+  it_create_db "$IT_DB"
   export CHATSTREAM_BROKERS=$IT_BROKERS
   export CHATSTREAM_TOPIC_PREFIX=$IT_PREFIX
   export CHATSTREAM_PG_DSN="host=127.0.0.1 port=$CS_PG_PORT dbname=$IT_DB user=chatstream"

@@ -10,7 +10,7 @@ migrations=$(find "$IT_REPO/schemas/sql" -name '[0-9]*.sql' | wc -l)
 it_produce count=2000 >/dev/null
 for i in 1 2 3 4 5; do
   db=${IT_DB}_m$i
-  it_psql -d chatstream -c "CREATE DATABASE $db" >/dev/null || it_fail "cannot create $db"
+  it_create_db "$db"
   it_start persist -X group.id=${IT_PREFIX}g$i -X pg.connections=8 \
     -X pg.dsn="host=127.0.0.1 port=$CS_PG_PORT dbname=$db user=chatstream"
   admin=$IT_ADMIN pid=$IT_PID
@@ -21,5 +21,4 @@ for i in 1 2 3 4 5; do
     "migrations recorded in $db"
   it_stop "$pid"
   it_assert_eq "$IT_RC" 0 "exit status after SIGTERM"
-  it_psql -d chatstream -c "DROP DATABASE $db" >/dev/null || true
 done
