@@ -18,6 +18,7 @@
 #include "cs_envelope.h"
 #include "cs_processor.h"
 #include "cs_test.h"
+#include "cs_test_mock.h"
 #include "cs_time.h"
 #include "cs_uuid.h"
 
@@ -254,13 +255,7 @@ static int run(watch_t *w, const char *extra)
 
 static void mock_up(int parts)
 {
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof(err));
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    mc = rd_kafka_handle_mock_cluster(mock_rk);
-    snprintf(bootstraps, sizeof(bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(mc));
+    mock_rk = cs_test_mock_cluster(&mc, bootstraps, sizeof(bootstraps));
     rd_kafka_mock_topic_create(mc, "chat.messages", parts, 1);
     rd_kafka_mock_topic_create(mc, "chat.fanout", PARTS, 1);
     rd_kafka_mock_topic_create(mc, "chat.dlq", 1, 1);

@@ -6,6 +6,7 @@
  */
 #include "cs_processor.h"
 #include "cs_test.h"
+#include "cs_test_mock.h"
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -81,13 +82,8 @@ static const cs_processor_t fake_processor = {
 
 static rd_kafka_t *mock_producer(char *bootstraps, size_t size)
 {
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof(err));
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(rk);
-    snprintf(bootstraps, size, "%s", rd_kafka_mock_cluster_bootstraps(mc));
+    rd_kafka_mock_cluster_t *mc;
+    rd_kafka_t *rk = cs_test_mock_cluster(&mc, bootstraps, size);
     rd_kafka_mock_topic_create(mc, "in", 4, 1);
     rd_kafka_mock_topic_create(mc, "chat.dlq", 1, 1);
     return rk;

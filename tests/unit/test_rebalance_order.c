@@ -16,9 +16,8 @@
  */
 #include "cs_processor.h"
 #include "cs_test.h"
+#include "cs_test_mock.h"
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -169,15 +168,12 @@ static void check_order(call_kind_t assign_kind)
 
 static void test_pause_state_is_set_before_the_assign(void)
 {
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err, sizeof(err));
-    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    CHECK(rk != NULL);
-    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(rk);
+    rd_kafka_mock_cluster_t *mc;
     char bootstraps[256];
-    snprintf(bootstraps, sizeof(bootstraps), "%s", rd_kafka_mock_cluster_bootstraps(mc));
+    rd_kafka_t *rk = cs_test_mock_cluster(&mc, bootstraps, sizeof(bootstraps));
+    CHECK(rk != NULL);
+    if (!rk)
+        return;
     rd_kafka_mock_topic_create(mc, "in", N_PARTITIONS, 1);
     rd_kafka_mock_topic_create(mc, "chat.dlq", 1, 1);
     for (int i = 0; i < N_RECORDS; i++) {
